@@ -1,0 +1,235 @@
+//! The command line: the one definition behind `--help`, parsing and the
+//! shell completions in `completions/`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The port the server listens on, and the client connects to, by default.
+pub const DEFAULT_PORT: u16 = 11000;
+
+/// Poetry transformation over the network.
+#[derive(Debug, Parser)]
+#[command(
+    name = "poetry",
+    version,
+    about = "Poetry transformation over the network: a netstring transform server, its client, and a tester",
+    long_about = "Poetry transformation over the network.\n\n\
+        `poetry serve` runs a transformation server speaking the netstring protocol of the \
+        Twisted tutorial's transformation server: a client sends `<transform>.<poem>` as one \
+        netstring and gets the transformed poem back as one netstring. `poetry transform` is \
+        its client, `poetry test` checks any server of the protocol.",
+    after_help = "Examples:\n  \
+        poetry serve --port 11000\n  \
+        cat poems/the-harbour-at-dusk.txt | poetry transform cummingsify\n  \
+        poetry test 11000"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// When to colour what is written to stderr [env: NO_COLOR turns it off].
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less on stderr (-q: warnings and errors only, -qq: errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stderr is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the transformation server.
+    #[command(after_help = "Examples:\n  \
+        poetry serve                      # 127.0.0.1:11000\n  \
+        poetry serve --port 0             # any free port; the line on stdout says which\n  \
+        poetry serve --iface 0.0.0.0 --max-length 99999\n\n\
+        Once listening, the server prints `Serving transforms on HOST:PORT.` on stdout. \
+        Logs go to stderr. SIGINT (Ctrl-C) or SIGTERM stops accepting at once, lets requests \
+        in flight finish (up to --shutdown-timeout), and exits 0.")]
+    Serve(ServeArgs),
+
+    /// Send a poem to a server and print the transformed poem.
+    #[command(after_help = "Examples:\n  \
+        cat poems/the-harbour-at-dusk.txt | poetry transform cummingsify\n  \
+        poetry transform cummingsify poems/the-harbour-at-dusk.txt --port 11000\n  \
+        POETRY_PORT=11001 poetry transform cummingsify - < poem.txt\n  \
+        poetry transform cummingsify poem.txt --server 11000 --server otherhost:11000 --fallback\n\n\
+        The reply is written to stdout byte for byte. Errors go to stderr, with a non-zero exit code.")]
+    Transform(TransformArgs),
+
+    /// Check a server with the classic round trip (or the whole conformance suite).
+    #[command(after_help = "Examples:\n  \
+        poetry test 11000\n  \
+        poetry test 11000 --host 127.0.0.1\n  \
+        poetry test 11000 --suite\n\n\
+        Sends exactly `27:cummingsify.HERE IS MY POEM,`, prints the raw reply on stdout, and a \
+        verdict on stderr. Exits 0 only when the reply is exactly `15:here is my poem,` and the \
+        server then closes the connection.")]
+    Test(TestArgs),
+
+    /// List the transforms this build knows.
+    Transforms,
+
+    /// Print a shell completion script to stdout.
+    #[command(
+        after_help = "Example:\n  poetry completions bash > ~/.local/share/bash-completion/completions/poetry"
+    )]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `poetry serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port to listen on (0: any free port).
+    #[arg(long, env = "POETRY_PORT", default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+
+    /// Interface (address) to listen on.
+    #[arg(long, env = "POETRY_IFACE", default_value = "127.0.0.1", value_name = "HOST")]
+    pub iface: String,
+
+    /// Longest request accepted; a longer one is refused from its length digits
+    /// (accepts suffixes: 99999, 64KiB, 1MiB).
+    #[arg(long, default_value = "1MiB", value_parser = parse_bytes, value_name = "BYTES")]
+    pub max_length: usize,
+
+    /// Connections served at once; more wait in the accept backlog.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Request bytes buffered across all connections; requests over 16 KiB wait
+    /// for room before their payload is read.
+    #[arg(long, default_value = "256MiB", value_parser = parse_bytes, value_name = "BYTES")]
+    pub max_buffered: usize,
+
+    /// Seconds for a whole request to arrive, and again for the reply to be written.
+    #[arg(long, default_value = "30", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: Duration,
+
+    /// Seconds that requests in flight get to finish after SIGINT or SIGTERM.
+    #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
+    pub shutdown_timeout: Duration,
+
+    /// Worker threads (0: one per core available to the process).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+}
+
+/// `poetry transform`.
+#[derive(Debug, Args)]
+pub struct TransformArgs {
+    /// The transform to apply (see `poetry transforms`).
+    pub name: String,
+
+    /// The poem to send; stdin when absent or `-`.
+    pub file: Option<PathBuf>,
+
+    /// Server host.
+    #[arg(long, env = "POETRY_HOST", default_value = "localhost")]
+    pub host: String,
+
+    /// Server port.
+    #[arg(long, env = "POETRY_PORT", default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+
+    /// A server as [HOST:]PORT; repeat to try several in order (replaces --host/--port).
+    #[arg(long = "server", value_name = "[HOST:]PORT")]
+    pub servers: Vec<String>,
+
+    /// Seconds to wait for a connection to be established.
+    #[arg(long, default_value = "5", value_parser = parse_secs, value_name = "SECS")]
+    pub connect_timeout: Duration,
+
+    /// Seconds for each whole exchange with a server.
+    #[arg(long, default_value = "60", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: Duration,
+
+    /// Largest reply accepted.
+    #[arg(long, default_value = "64MiB", value_parser = parse_bytes, value_name = "BYTES")]
+    pub max_reply: usize,
+
+    /// When no server can transform the poem, print it unchanged (with a warning) and exit 0.
+    #[arg(long)]
+    pub fallback: bool,
+}
+
+/// `poetry test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The server's port.
+    pub port: u16,
+
+    /// The server's host.
+    #[arg(long, env = "POETRY_HOST", default_value = "localhost")]
+    pub host: String,
+
+    /// Seconds allowed for each network step.
+    #[arg(long, default_value = "5", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: Duration,
+
+    /// Run the whole conformance suite instead of the one round trip.
+    #[arg(long)]
+    pub suite: bool,
+}
+
+/// Parses a byte count such as `99999`, `64KiB` or `1MiB`.
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let bytes = parse_size::Config::new()
+        .with_binary()
+        .parse_size(text)
+        .map_err(|e| format!("{e} (expected bytes, such as 99999, 64KiB or 1MiB)"))?;
+    usize::try_from(bytes).map_err(|_| "too large for this machine".to_owned())
+}
+
+/// Parses seconds, whole or fractional (`30`, `0.5`).
+pub fn parse_secs(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is not a usable number of seconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_and_durations_parse() {
+        assert_eq!(parse_bytes("99999"), Ok(99_999));
+        assert_eq!(parse_bytes("1MiB"), Ok(1024 * 1024));
+        assert_eq!(parse_bytes("64KiB"), Ok(64 * 1024));
+        assert!(parse_bytes("lots").is_err());
+        assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_secs("-1").is_err());
+        assert!(parse_secs("soon").is_err());
+    }
+}

@@ -1,0 +1,74 @@
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::cli::ServeArgs;
+use crate::registry::Registry;
+use crate::server::{Config, Server};
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = Config {
+        max_length: args.max_length,
+        max_connections: args.max_connections,
+        max_buffered: args.max_buffered,
+        timeout: args.timeout,
+        shutdown_timeout: args.shutdown_timeout,
+        ..Config::default()
+    };
+    let server = Server::new(Registry::standard(), config)?;
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    // One worker is best served by the current-thread scheduler: no work
+    // stealing to pay for. Big transforms still go to the blocking pool.
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(async {
+        let addr = (args.iface.as_str(), args.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", args.iface, args.port))?;
+        let local = listener.local_addr()?;
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "Serving transforms on {local}.")?;
+        stdout.flush()?;
+        let summary = server.run(listener, shutdown_signal()).await;
+        tracing::info!("{summary}");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutdown signal received; no new connections, finishing requests in flight");
+}

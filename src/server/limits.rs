@@ -1,0 +1,147 @@
+//! Resource limits shared by every connection: how many connections are
+//! served at once, and how many request bytes may be buffered in all.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Requests up to this size are read without a reservation from the budget:
+/// each connection may buffer this much anyway (its first read), so the budget
+/// never makes a small request wait behind a large one.
+pub const UNBUDGETED: usize = 16 * 1024;
+
+/// Caps the number of connections served at once.
+#[derive(Debug)]
+pub struct ConnectionLimit {
+    permits: Arc<Semaphore>,
+    max: usize,
+    saturated: AtomicBool,
+}
+
+impl ConnectionLimit {
+    /// A limit of `max` connections at once.
+    pub fn new(max: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+            saturated: AtomicBool::new(false),
+        }
+    }
+
+    /// Waits for a free slot. While none is free, new connections stay in the
+    /// kernel's accept backlog; the first wait of each episode is logged.
+    pub async fn acquire(&self) -> OwnedSemaphorePermit {
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            self.saturated.store(false, Ordering::Relaxed);
+            return permit;
+        }
+        if !self.saturated.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                max_connections = self.max,
+                "connection limit reached; new connections wait in the accept backlog"
+            );
+        }
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the connection semaphore is never closed")
+    }
+
+    /// Connections being served now.
+    pub fn in_use(&self) -> usize {
+        self.max - self.permits.available_permits()
+    }
+}
+
+/// The server-wide budget of buffered request bytes.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    bytes: Arc<Semaphore>,
+    max: usize,
+}
+
+/// Bytes reserved from the budget; given back on drop.
+#[derive(Debug)]
+pub struct Reservation {
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Budget {
+    /// A budget of `max` bytes (capped to what a semaphore can count).
+    pub fn new(max: usize) -> Self {
+        let max = max.min(Semaphore::MAX_PERMITS);
+        Self {
+            bytes: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+
+    /// The budget's size in bytes.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Bytes reserved now.
+    pub fn in_use(&self) -> usize {
+        self.max - self.bytes.available_permits()
+    }
+
+    /// Reserves room for a request of `len` bytes, waiting (in arrival order)
+    /// while the budget is spent. Small requests need no reservation.
+    pub async fn reserve(&self, len: usize) -> Reservation {
+        if len <= UNBUDGETED {
+            return Reservation { _permit: None };
+        }
+        // The server refuses to start with max_length over the budget or u32::MAX,
+        // so `len` fits both.
+        let n = u32::try_from(len.min(self.max)).unwrap_or(u32::MAX);
+        let permit = self
+            .bytes
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .expect("the budget semaphore is never closed");
+        Reservation {
+            _permit: Some(permit),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn budget_waits_when_spent_and_small_requests_pass() {
+        let budget = Budget::new(100_000);
+        let a = budget.reserve(60_000).await;
+        assert_eq!(budget.in_use(), 60_000);
+        let blocked = tokio::time::timeout(Duration::from_millis(50), budget.reserve(60_000)).await;
+        assert!(blocked.is_err(), "a second large reservation must wait");
+        // A small request is never queued behind the large one.
+        let small = tokio::time::timeout(Duration::from_millis(50), budget.reserve(UNBUDGETED)).await;
+        assert!(small.is_ok());
+        drop(a);
+        assert_eq!(budget.in_use(), 0);
+        let b = tokio::time::timeout(Duration::from_millis(50), budget.reserve(60_000)).await;
+        assert!(b.is_ok());
+    }
+
+    #[tokio::test]
+    async fn connection_limit_counts_and_waits() {
+        let limit = ConnectionLimit::new(2);
+        let a = limit.acquire().await;
+        let _b = limit.acquire().await;
+        assert_eq!(limit.in_use(), 2);
+        assert!(tokio::time::timeout(Duration::from_millis(50), limit.acquire())
+            .await
+            .is_err());
+        drop(a);
+        assert!(tokio::time::timeout(Duration::from_millis(50), limit.acquire())
+            .await
+            .is_ok());
+    }
+}

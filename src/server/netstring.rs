@@ -1,0 +1,241 @@
+//! The netstring protocol adapter: one connection, one request, one reply.
+//!
+//! Read one netstring, turn it into a [`Request`], have it transformed, write
+//! the reply as one netstring, close. Any failure closes the connection
+//! without sending a byte and is logged with the peer and the reason, never
+//! with the poem.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+use tokio_util::codec::Decoder;
+
+use super::limits::Reservation;
+use super::shutdown::Shutdown;
+use super::{Context, Outcome};
+use crate::codec::{self, NetstringCodec, NetstringError};
+use crate::registry::RegistryError;
+use crate::request::{Request, RequestError};
+
+/// Reads of a connection's first bytes land here, on the stack, so that an
+/// idle connection holds no buffer and a busy one holds only what arrived.
+const CHUNK: usize = 16 * 1024;
+
+/// Bytes read and dropped after the first frame before closing, so that the
+/// close does not turn into a reset that could destroy the reply in transit.
+const DRAIN_LIMIT: usize = 64 * 1024;
+
+/// Why a connection was closed without a reply.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("{0}")]
+    Frame(NetstringError),
+    #[error("bad request: {0}")]
+    Request(#[from] RequestError),
+    #[error("{0}")]
+    Transform(#[from] RegistryError),
+    #[error("timed out after {} s while {what}", .after.as_secs_f64())]
+    Timeout { after: Duration, what: &'static str },
+    #[error("client went away while {0}: {1}")]
+    Gone(&'static str, io::Error),
+}
+
+impl From<NetstringError> for Failure {
+    fn from(err: NetstringError) -> Self {
+        match err {
+            NetstringError::Io(io) => Failure::Gone("reading the request", io),
+            other => Failure::Frame(other),
+        }
+    }
+}
+
+impl Failure {
+    fn outcome(&self) -> Outcome {
+        match self {
+            Failure::Frame(NetstringError::TooLong { .. } | NetstringError::TooManyDigits { .. }) => {
+                Outcome::TooLong
+            }
+            Failure::Frame(NetstringError::Truncated { .. }) => Outcome::ClientGone,
+            Failure::Frame(_) => Outcome::MalformedFrame,
+            Failure::Request(_) => Outcome::BadRequest,
+            Failure::Transform(err) => err.into(),
+            Failure::Timeout { .. } => Outcome::Timeout,
+            Failure::Gone(..) => Outcome::ClientGone,
+        }
+    }
+}
+
+/// Serves one connection to its end, then logs and counts how it ended.
+pub(super) async fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, shutdown: Shutdown) {
+    match handle(&mut stream, &ctx, shutdown).await {
+        Ok(Some(transform)) => {
+            ctx.record(Outcome::Ok);
+            tracing::debug!(%peer, transform, "replied");
+        }
+        Ok(None) => tracing::debug!(%peer, "closed before sending a byte"),
+        Err(failure) => {
+            let outcome = failure.outcome();
+            ctx.record(outcome);
+            match outcome {
+                Outcome::ClientGone | Outcome::Timeout => {
+                    tracing::info!(%peer, outcome = outcome.as_str(), "closed without a reply: {failure}")
+                }
+                _ => tracing::warn!(%peer, outcome = outcome.as_str(), "closed without a reply: {failure}"),
+            }
+        }
+    }
+}
+
+/// The request-reply exchange. `Ok(None)`: the client sent nothing at all.
+async fn handle(
+    stream: &mut TcpStream,
+    ctx: &Context,
+    mut shutdown: Shutdown,
+) -> Result<Option<String>, Failure> {
+    let timeout = ctx.config.timeout;
+    let deadline = Instant::now() + timeout;
+    let mut codec = NetstringCodec::new(ctx.config.max_length);
+    let mut buf = BytesMut::new();
+
+    // Until its first byte, a connection is not in flight: shutdown closes it.
+    tokio::select! {
+        biased;
+        ready = timeout_at(deadline, stream.readable()) => {
+            ready.map_err(|_| Failure::Timeout { after: timeout, what: "waiting for the request" })?
+                .map_err(|e| Failure::Gone("waiting for the request", e))?;
+        }
+        () = shutdown.recv() => return Ok(None),
+    }
+
+    let mut reservation: Option<Reservation> = None;
+    let mut received = 0usize;
+    let payload = loop {
+        let need = codec.declared_length().map(|len| len + 1);
+        match read_some(stream, &mut buf, need) {
+            Ok(0) => {
+                if received == 0 {
+                    return Ok(None);
+                }
+                match codec.decode_eof(&mut buf)? {
+                    Some(frame) => break frame,
+                    None => unreachable!("decode_eof reports a partial frame as an error"),
+                }
+            }
+            Ok(n) => received += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(Failure::Gone("reading the request", e)),
+        }
+        if let Some(frame) = codec.decode(&mut buf)? {
+            break frame;
+        }
+        if reservation.is_none() {
+            if let Some(len) = codec.declared_length() {
+                reservation = Some(reserve(stream, ctx, len, buf.is_empty(), deadline).await?);
+            }
+        }
+        timeout_at(deadline, stream.readable())
+            .await
+            .map_err(|_| Failure::Timeout {
+                after: timeout,
+                what: "reading the request",
+            })?
+            .map_err(|e| Failure::Gone("reading the request", e))?;
+    };
+    let pipelined = !buf.is_empty();
+    drop(buf);
+
+    let request = Request::parse(payload)?;
+    let name = request.name_for_log().to_owned();
+    let reply = super::transform(ctx, request).await?;
+    drop(reservation);
+
+    let deadline = Instant::now() + timeout;
+    let mut framed = codec::frame(Bytes::from(reply));
+    timeout_at(deadline, async {
+        stream.write_all_buf(&mut framed).await?;
+        stream.shutdown().await
+    })
+    .await
+    .map_err(|_| Failure::Timeout {
+        after: timeout,
+        what: "writing the reply",
+    })?
+    .map_err(|e| Failure::Gone("writing the reply", e))?;
+
+    if pipelined {
+        drain(stream, deadline).await;
+    }
+    Ok(Some(name))
+}
+
+/// Reserves a request's bytes from the server's budget. The reservation waits
+/// until payload bytes are actually there, so a client that sends a header
+/// and nothing more holds no share of the budget.
+async fn reserve(
+    stream: &TcpStream,
+    ctx: &Context,
+    len: usize,
+    nothing_buffered: bool,
+    deadline: Instant,
+) -> Result<Reservation, Failure> {
+    let timeout = ctx.config.timeout;
+    if nothing_buffered {
+        timeout_at(deadline, stream.readable())
+            .await
+            .map_err(|_| Failure::Timeout {
+                after: timeout,
+                what: "reading the request",
+            })?
+            .map_err(|e| Failure::Gone("reading the request", e))?;
+    }
+    timeout_at(deadline, ctx.budget.reserve(len))
+        .await
+        .map_err(|_| Failure::Timeout {
+            after: timeout,
+            what: "waiting for buffer budget",
+        })
+}
+
+/// Reads what the socket holds now without blocking. `need` is how many more
+/// bytes the frame needs, once its length is known: the buffer then grows
+/// with the data (doubling, capped at the need), never from the header alone.
+fn read_some(stream: &TcpStream, buf: &mut BytesMut, need: Option<usize>) -> io::Result<usize> {
+    let spare = buf.capacity() - buf.len();
+    match need {
+        Some(need) if need > buf.len() + spare && need > CHUNK => {
+            buf.reserve((need - buf.len()).min(buf.len().max(CHUNK)));
+            stream.try_read_buf(buf)
+        }
+        _ if spare > 0 => stream.try_read_buf(buf),
+        _ => {
+            let mut chunk = [0u8; CHUNK];
+            let n = stream.try_read(&mut chunk)?;
+            buf.extend_from_slice(&chunk[..n]);
+            Ok(n)
+        }
+    }
+}
+
+/// After the reply to a pipelined request: reads and drops what else the
+/// client sent (bounded), so the close is a FIN and not a reset.
+async fn drain(stream: &mut TcpStream, deadline: Instant) {
+    let mut dropped = 0;
+    while dropped < DRAIN_LIMIT {
+        if timeout_at(deadline, stream.readable()).await.is_err() {
+            return;
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.try_read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => dropped += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
