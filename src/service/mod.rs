@@ -3,6 +3,8 @@
 //! Nothing here knows about sockets, framing or which names clients may use;
 //! the registry decides what is exposed, and the protocol adapters carry bytes.
 
+mod lowercase;
+
 /// One transform the service offers, with what a person needs to pick it.
 #[derive(Debug, Clone, Copy)]
 pub struct Transform {
@@ -23,5 +25,5 @@ pub const CATALOG: &[Transform] = &[Transform {
 
 /// Lowercases the poem with Unicode rules, as `str::to_lowercase` does.
 pub fn cummingsify(poem: &str) -> String {
-    poem.to_lowercase()
+    lowercase::to_lowercase(poem)
 }
