@@ -1,0 +1,162 @@
+//! Helpers shared by the integration tests: real processes on real sockets,
+//! every wait bounded.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long any single network step or process start may take in tests.
+pub const STEP: Duration = Duration::from_secs(10);
+
+/// A running `poetry serve` (or any server that prints its address), ended on drop.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    /// The first line the server printed on stdout.
+    pub banner: String,
+}
+
+impl Server {
+    /// Starts `poetry serve --port 0 <args>` and waits for its "Serving" line.
+    pub fn poetry(args: &[&str]) -> Server {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("poetry"));
+        command.args(["serve", "--port", "0"]).args(args);
+        Server::start(command)
+    }
+
+    /// Starts `command` (stdout piped) and waits for a line holding `:PORT`.
+    pub fn start(mut command: Command) -> Server {
+        command.stdin(Stdio::null()).stdout(Stdio::piped());
+        if command.get_envs().all(|(k, _)| k != "RUST_LOG") {
+            command.stderr(Stdio::piped());
+        }
+        let mut child = command.spawn().expect("start the server");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Keep draining so the server never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let banner = match rx.recv_timeout(STEP) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let mut err = String::new();
+                if let Some(mut stderr) = child.stderr.take() {
+                    let _ = stderr.read_to_string(&mut err);
+                }
+                panic!("server printed no address line within {STEP:?}; stderr: {err}");
+            }
+        };
+        let port = port_in(&banner).unwrap_or_else(|| panic!("no port in {banner:?}"));
+        Server { child, port, banner }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Takes the server's stderr (to read its logs), if it was piped.
+    pub fn take_stderr(&mut self) -> Option<ChildStderr> {
+        self.child.stderr.take()
+    }
+
+    /// Sends a signal to the server process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the server to exit, at most `limit`; its exit status.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < limit, "server did not exit within {limit:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The port in a line such as `Serving transforms on 127.0.0.1:4242.`
+pub fn port_in(line: &str) -> Option<u16> {
+    let tail = &line[line.rfind(':')? + 1..];
+    let digits: String = tail.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Connects to `addr` with every step bounded by `STEP`.
+pub fn connect(addr: &str) -> TcpStream {
+    let sock_addr = addr.parse().expect("a socket address");
+    let stream = TcpStream::connect_timeout(&sock_addr, STEP).expect("connect");
+    stream.set_read_timeout(Some(STEP)).unwrap();
+    stream.set_write_timeout(Some(STEP)).unwrap();
+    stream
+}
+
+/// Sends raw bytes and reads until the server closes (or `STEP` passes).
+pub fn raw_exchange(addr: &str, request: &[u8]) -> Vec<u8> {
+    let mut stream = connect(addr);
+    stream.write_all(request).expect("send");
+    let mut reply = Vec::new();
+    match stream.read_to_end(&mut reply) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("reading the reply from {addr}: {e}"),
+    }
+    reply
+}
+
+/// A netstring holding `payload`.
+pub fn netstring(payload: &[u8]) -> Vec<u8> {
+    let mut out = format!("{}:", payload.len()).into_bytes();
+    out.extend_from_slice(payload);
+    out.push(b',');
+    out
+}
+
+/// True when `CI=true`: an outside tool that is missing fails the test there.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Skips (returns false, saying so) when `tool` is missing on a developer's
+/// machine; fails in CI, where `.ci/run` installs it.
+pub fn require(tool: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    if in_ci() {
+        panic!("{tool} is required in CI (CI=true) but is not available");
+    }
+    eprintln!("skipped: {tool} is not available on this machine (.ci/run installs it)");
+    false
+}
+
+/// The path of `program` on PATH, if any.
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
