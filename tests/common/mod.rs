@@ -116,8 +116,16 @@ pub fn connect(addr: &str) -> TcpStream {
 
 /// Sends raw bytes and reads until the server closes (or `STEP` passes).
 pub fn raw_exchange(addr: &str, request: &[u8]) -> Vec<u8> {
+    raw_exchange_with(addr, request, false)
+}
+
+/// Like `raw_exchange`; with `half_close`, shuts the write side after sending.
+pub fn raw_exchange_with(addr: &str, request: &[u8], half_close: bool) -> Vec<u8> {
     let mut stream = connect(addr);
     stream.write_all(request).expect("send");
+    if half_close {
+        stream.shutdown(std::net::Shutdown::Write).expect("half-close");
+    }
     let mut reply = Vec::new();
     match stream.read_to_end(&mut reply) {
         Ok(_) => {}

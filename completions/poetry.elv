@@ -1,0 +1,122 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[poetry] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'poetry'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'poetry'= {
+            cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Run the transformation server'
+            cand transform 'Send a poem to a server and print the transformed poem'
+            cand test 'Check a server with the classic round trip (or the whole conformance suite)'
+            cand transforms 'List the transforms this build knows'
+            cand completions 'Print a shell completion script to stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'poetry;serve'= {
+            cand --port 'Port to listen on (0: any free port)'
+            cand --iface 'Interface (address) to listen on'
+            cand --max-length 'Longest request accepted; a longer one is refused from its length digits (accepts suffixes: 99999, 64KiB, 1MiB)'
+            cand --max-connections 'Connections served at once; more wait in the accept backlog'
+            cand --max-buffered 'Request bytes buffered across all connections; requests over 16 KiB wait for room before their payload is read'
+            cand --timeout 'Seconds for a whole request to arrive, and again for the reply to be written'
+            cand --shutdown-timeout 'Seconds that requests in flight get to finish after SIGINT or SIGTERM'
+            cand --threads 'Worker threads (0: one per core available to the process)'
+            cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'poetry;transform'= {
+            cand --host 'Server host'
+            cand --port 'Server port'
+            cand --server 'A server as [HOST:]PORT; repeat to try several in order (replaces --host/--port)'
+            cand --connect-timeout 'Seconds to wait for a connection to be established'
+            cand --timeout 'Seconds for each whole exchange with a server'
+            cand --max-reply 'Largest reply accepted'
+            cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand --fallback 'When no server can transform the poem, print it unchanged (with a warning) and exit 0'
+            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'poetry;test'= {
+            cand --host 'The server''s host'
+            cand --timeout 'Seconds allowed for each network step'
+            cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand --suite 'Run the whole conformance suite instead of the one round trip'
+            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'poetry;transforms'= {
+            cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'poetry;completions'= {
+            cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'poetry;help'= {
+            cand serve 'Run the transformation server'
+            cand transform 'Send a poem to a server and print the transformed poem'
+            cand test 'Check a server with the classic round trip (or the whole conformance suite)'
+            cand transforms 'List the transforms this build knows'
+            cand completions 'Print a shell completion script to stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'poetry;help;serve'= {
+        }
+        &'poetry;help;transform'= {
+        }
+        &'poetry;help;test'= {
+        }
+        &'poetry;help;transforms'= {
+        }
+        &'poetry;help;completions'= {
+        }
+        &'poetry;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,93 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_poetry_global_optspecs
+    string join \n color= v/verbose q/quiet h/help V/version
+end
+
+function __fish_poetry_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_poetry_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_poetry_using_subcommand
+    set -l cmd (__fish_poetry_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c poetry -n "__fish_poetry_needs_command" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c poetry -n "__fish_poetry_needs_command" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_needs_command" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+complete -c poetry -n "__fish_poetry_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c poetry -n "__fish_poetry_needs_command" -s V -l version -d 'Print version'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "serve" -d 'Run the transformation server'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "transform" -d 'Send a poem to a server and print the transformed poem'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "test" -d 'Check a server with the classic round trip (or the whole conformance suite)'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "transforms" -d 'List the transforms this build knows'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l port -d 'Port to listen on (0: any free port)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l iface -d 'Interface (address) to listen on' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-length -d 'Longest request accepted; a longer one is refused from its length digits (accepts suffixes: 99999, 64KiB, 1MiB)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-connections -d 'Connections served at once; more wait in the accept backlog' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-buffered -d 'Request bytes buffered across all connections; requests over 16 KiB wait for room before their payload is read' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l timeout -d 'Seconds for a whole request to arrive, and again for the reply to be written' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l shutdown-timeout -d 'Seconds that requests in flight get to finish after SIGINT or SIGTERM' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l threads -d 'Worker threads (0: one per core available to the process)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l host -d 'Server host' -r
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l port -d 'Server port' -r
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l server -d 'A server as [HOST:]PORT; repeat to try several in order (replaces --host/--port)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l connect-timeout -d 'Seconds to wait for a connection to be established' -r
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l timeout -d 'Seconds for each whole exchange with a server' -r
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l max-reply -d 'Largest reply accepted' -r
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l fallback -d 'When no server can transform the poem, print it unchanged (with a warning) and exit 0'
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l host -d 'The server\'s host' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l timeout -d 'Seconds allowed for each network step' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l suite -d 'Run the whole conformance suite instead of the one round trip'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c poetry -n "__fish_poetry_using_subcommand transforms" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c poetry -n "__fish_poetry_using_subcommand completions" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c poetry -n "__fish_poetry_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand completions" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+complete -c poetry -n "__fish_poetry_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test transforms completions help" -f -a "serve" -d 'Run the transformation server'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test transforms completions help" -f -a "transform" -d 'Send a poem to a server and print the transformed poem'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test transforms completions help" -f -a "test" -d 'Check a server with the classic round trip (or the whole conformance suite)'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test transforms completions help" -f -a "transforms" -d 'List the transforms this build knows'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test transforms completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test transforms completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
