@@ -47,13 +47,21 @@ where
 
 /// A port on which nothing listens (bound, then released).
 fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
 fn serve_transform_and_test_end_to_end() {
     let server = Server::poetry(&[]);
-    assert!(server.banner.starts_with("Serving transforms on 127.0.0.1:"), "{}", server.banner);
+    assert!(
+        server.banner.starts_with("Serving transforms on 127.0.0.1:"),
+        "{}",
+        server.banner
+    );
     let port = server.port.to_string();
     poetry()
         .args(["transform", "cummingsify", "--port", &port])
@@ -82,7 +90,10 @@ fn poems_round_trip_exactly_from_stdin_file_and_env() {
             .success()
             .stdout(poem.to_lowercase());
     }
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/poems/letters-from-kyiv-and-crete.txt");
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/poems/letters-from-kyiv-and-crete.txt"
+    );
     poetry()
         .args(["transform", "cummingsify", file])
         .env("POETRY_PORT", &port)
@@ -117,16 +128,24 @@ fn the_server_survives_every_malformed_request() {
         b"60000:",
         b"100000:",
         b"99999999999999999999999999:",
-        b"11:cummingsify,",  // no period
+        b"11:cummingsify,",      // no period
         b"13:cummingsify.\xff,", // not UTF-8
-        b"5:nope.,",         // unknown transform
-        b"10:cummings", // cut off, then the client closes
+        b"5:nope.,",             // unknown transform
+        b"10:cummings",          // cut off, then the client closes
     ];
     for request in malformed {
         // Half-closing lets the server see the end of a request that is cut off.
         let reply = common::raw_exchange_with(&addr, request, true);
-        assert!(reply.is_empty(), "{:?} got a reply: {:?}", request.escape_ascii().to_string(), reply);
-        assert_eq!(raw_exchange(&addr, b"27:cummingsify.HERE IS MY POEM,"), b"15:here is my poem,");
+        assert!(
+            reply.is_empty(),
+            "{:?} got a reply: {:?}",
+            request.escape_ascii().to_string(),
+            reply
+        );
+        assert_eq!(
+            raw_exchange(&addr, b"27:cummingsify.HERE IS MY POEM,"),
+            b"15:here is my poem,"
+        );
     }
     // Every refusal was logged with the peer's address and a reason, never the poem.
     server.signal("INT");
@@ -147,14 +166,24 @@ fn the_server_survives_every_malformed_request() {
         assert!(log.contains(reason), "no log line says {reason:?}:\n{log}");
     }
     assert!(log.contains("peer=127.0.0.1:"), "{log}");
-    assert!(!log.contains("HERE IS MY POEM"), "the poem leaked into the log:\n{log}");
-    assert!(log.contains(&format!("{} replied, {} closed without a reply", malformed.len(), malformed.len())));
+    assert!(
+        !log.contains("HERE IS MY POEM"),
+        "the poem leaked into the log:\n{log}"
+    );
+    assert!(log.contains(&format!(
+        "{} replied, {} closed without a reply",
+        malformed.len(),
+        malformed.len()
+    )));
 }
 
 #[test]
 fn pipelined_frames_get_one_reply_then_close() {
     let server = Server::poetry(&[]);
-    let reply = raw_exchange(&server.addr(), b"27:cummingsify.HERE IS MY POEM,27:cummingsify.HERE IS MY POEM,");
+    let reply = raw_exchange(
+        &server.addr(),
+        b"27:cummingsify.HERE IS MY POEM,27:cummingsify.HERE IS MY POEM,",
+    );
     assert_eq!(reply, b"15:here is my poem,");
 }
 
@@ -208,7 +237,14 @@ fn transform_gives_up_after_its_timeout() {
         let _ = stream.read(&mut [0u8; 1]);
     });
     poetry()
-        .args(["transform", "cummingsify", "--port", &port.to_string(), "--timeout", "0.5"])
+        .args([
+            "transform",
+            "cummingsify",
+            "--port",
+            &port.to_string(),
+            "--timeout",
+            "0.5",
+        ])
         .write_stdin("POEM")
         .assert()
         .code(1)
@@ -228,7 +264,9 @@ fn transform_refuses_input_that_is_not_utf8_or_not_there() {
         .args(["transform", "cummingsify", "no/such/poem.txt"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("cannot read the poem from no/such/poem.txt"));
+        .stderr(predicate::str::contains(
+            "cannot read the poem from no/such/poem.txt",
+        ));
 }
 
 #[test]
@@ -262,7 +300,14 @@ fn test_fails_when_the_server_does_not_close() {
         let _ = stream.read(&mut [0u8; 1]); // keep it open until the client leaves
     });
     poetry()
-        .args(["test", &port.to_string(), "--host", "127.0.0.1", "--timeout", "0.5"])
+        .args([
+            "test",
+            &port.to_string(),
+            "--host",
+            "127.0.0.1",
+            "--timeout",
+            "0.5",
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("did not close the connection"));
@@ -284,7 +329,10 @@ fn test_fails_when_the_server_closes_without_a_reply() {
 #[test]
 fn sigint_ends_the_server_cleanly() {
     let mut server = Server::poetry(&[]);
-    assert_eq!(raw_exchange(&server.addr(), b"27:cummingsify.HERE IS MY POEM,"), b"15:here is my poem,");
+    assert_eq!(
+        raw_exchange(&server.addr(), b"27:cummingsify.HERE IS MY POEM,"),
+        b"15:here is my poem,"
+    );
     server.signal("INT");
     let status = server.wait_exit(STEP);
     assert_eq!(status.code(), Some(0));
@@ -298,7 +346,9 @@ fn serve_refuses_a_port_in_use() {
         .args(["serve", "--port", &port])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(format!("cannot listen on 127.0.0.1:{port}")));
+        .stderr(predicate::str::contains(format!(
+            "cannot listen on 127.0.0.1:{port}"
+        )));
 }
 
 #[test]
@@ -315,7 +365,10 @@ fn every_subcommand_explains_itself() {
         .assert()
         .success()
         .stdout(predicate::str::starts_with("poetry "));
-    poetry().assert().code(2).stderr(predicate::str::contains("Usage:"));
+    poetry()
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("Usage:"));
 }
 
 #[test]
@@ -325,7 +378,10 @@ fn a_slow_client_does_not_delay_another() {
     let mut slow = common::connect(&server.addr());
     slow.write_all(b"27:cummingsify.HERE").unwrap();
     let started = std::time::Instant::now();
-    assert_eq!(raw_exchange(&server.addr(), b"27:cummingsify.HERE IS MY POEM,"), b"15:here is my poem,");
+    assert_eq!(
+        raw_exchange(&server.addr(), b"27:cummingsify.HERE IS MY POEM,"),
+        b"15:here is my poem,"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     slow.write_all(b" IS MY POEM,").unwrap();
     let mut reply = Vec::new();

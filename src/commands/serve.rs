@@ -17,6 +17,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         shutdown_timeout: args.shutdown_timeout,
         ..Config::default()
     };
+    ensure_file_limit(config.max_connections)?;
     let server = Server::new(Registry::standard(), config)?;
     let threads = match args.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -71,4 +72,23 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
     tracing::info!("shutdown signal received; no new connections, finishing requests in flight");
+}
+
+/// File descriptors the server needs besides one per connection: listeners,
+/// epoll, stdio, the odd log file.
+const SPARE_FDS: u64 = 64;
+
+/// Raises the soft open-files limit toward the hard one, as nginx and Go do,
+/// and refuses to start when `max_connections` cannot fit under it: running
+/// out of descriptors mid-flight would fail clients at random instead.
+fn ensure_file_limit(max_connections: usize) -> anyhow::Result<()> {
+    let need = max_connections as u64 + SPARE_FDS;
+    let limit =
+        rlimit::increase_nofile_limit(need.max(65_536)).context("cannot read the open-files limit")?;
+    anyhow::ensure!(
+        limit >= need,
+        "--max-connections {max_connections} needs about {need} open files, but the limit is {limit} \
+         (raise it with `ulimit -n` or LimitNOFILE=, or lower --max-connections)"
+    );
+    Ok(())
 }

@@ -104,33 +104,26 @@ async fn handle(
     let mut buf = BytesMut::new();
 
     // Until its first byte, a connection is not in flight: shutdown closes it.
-    tokio::select! {
-        biased;
-        ready = timeout_at(deadline, stream.readable()) => {
-            ready.map_err(|_| Failure::Timeout { after: timeout, what: "waiting for the request" })?
-                .map_err(|e| Failure::Gone("waiting for the request", e))?;
+    // Readiness alone is not a byte (it may be spurious), so read to know.
+    loop {
+        tokio::select! {
+            biased;
+            ready = timeout_at(deadline, stream.readable()) => {
+                ready.map_err(|_| Failure::Timeout { after: timeout, what: "waiting for the request" })?
+                    .map_err(|e| Failure::Gone("waiting for the request", e))?;
+            }
+            () = shutdown.recv() => return Ok(None),
         }
-        () = shutdown.recv() => return Ok(None),
+        match read_some(stream, &mut buf, None) {
+            Ok(0) => return Ok(None),
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(Failure::Gone("waiting for the request", e)),
+        }
     }
 
     let mut reservation: Option<Reservation> = None;
-    let mut received = 0usize;
     let payload = loop {
-        let need = codec.declared_length().map(|len| len + 1);
-        match read_some(stream, &mut buf, need) {
-            Ok(0) => {
-                if received == 0 {
-                    return Ok(None);
-                }
-                match codec.decode_eof(&mut buf)? {
-                    Some(frame) => break frame,
-                    None => unreachable!("decode_eof reports a partial frame as an error"),
-                }
-            }
-            Ok(n) => received += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(Failure::Gone("reading the request", e)),
-        }
         if let Some(frame) = codec.decode(&mut buf)? {
             break frame;
         }
@@ -146,6 +139,22 @@ async fn handle(
                 what: "reading the request",
             })?
             .map_err(|e| Failure::Gone("reading the request", e))?;
+        let need = codec.declared_length().map(|len| len + 1);
+        match read_some(stream, &mut buf, need) {
+            Ok(0) => match codec.decode_eof(&mut buf)? {
+                Some(frame) => break frame,
+                // decode_eof reports a partial frame as an error; nothing is left here.
+                None => {
+                    return Err(Failure::Frame(NetstringError::Truncated {
+                        received: 0,
+                        declared: None,
+                    }))
+                }
+            },
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(Failure::Gone("reading the request", e)),
+        }
     };
     let pipelined = !buf.is_empty();
     drop(buf);
