@@ -107,6 +107,10 @@ pub struct ServeArgs {
     #[arg(long, env = "POETRY_PORT", default_value_t = DEFAULT_PORT)]
     pub port: u16,
 
+    /// Also serve HTTP on this port (0: any free port); off unless given.
+    #[arg(long, env = "POETRY_HTTP_PORT", value_name = "PORT")]
+    pub http_port: Option<u16>,
+
     /// Interface (address) to listen on.
     #[arg(long, env = "POETRY_IFACE", default_value = "127.0.0.1", value_name = "HOST")]
     pub iface: String,

@@ -6,7 +6,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 use crate::registry::Registry;
-use crate::server::{Config, Server};
+use crate::server::{Config, Listeners, Server};
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Config {
@@ -36,18 +36,30 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .build()?
     };
     runtime.block_on(async {
-        let addr = (args.iface.as_str(), args.port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {}:{}", args.iface, args.port))?;
-        let local = listener.local_addr()?;
+        // Both are bound before either is announced: a port that is taken
+        // fails the start instead of leaving half a server running.
+        let netstring = bind(&args.iface, args.port).await?;
+        let http = match args.http_port {
+            Some(port) => Some(bind(&args.iface, port).await?),
+            None => None,
+        };
         let mut stdout = std::io::stdout();
-        writeln!(stdout, "Serving transforms on {local}.")?;
+        writeln!(stdout, "Serving transforms on {}.", netstring.local_addr()?)?;
+        if let Some(http) = &http {
+            writeln!(stdout, "Serving HTTP on {}.", http.local_addr()?)?;
+        }
         stdout.flush()?;
-        let summary = server.run(listener, shutdown_signal()).await;
+        let summary = server.run(Listeners { netstring, http }, shutdown_signal()).await;
         tracing::info!("{summary}");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A listener on `iface:port`, with the address in the error.
+async fn bind(iface: &str, port: u16) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((iface, port))
+        .await
+        .with_context(|| format!("cannot listen on {iface}:{port}"))
 }
 
 /// Completes on SIGINT or SIGTERM.

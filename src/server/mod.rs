@@ -1,10 +1,11 @@
 //! The server: listeners, limits and shutdown around the protocol adapters.
 //!
-//! Each accepted connection gets its own task; the adapters (`netstring`)
-//! turn bytes into a [`Request`], and every adapter reaches the service
+//! Each accepted connection gets its own task; the adapters (`netstring`,
+//! `http`) turn bytes into a [`Request`], and every adapter reaches the service
 //! through the one function [`transform`], so limits, offloading and outcome
 //! accounting are the same whatever protocol a client speaks.
 
+mod http;
 mod limits;
 mod netstring;
 pub mod shutdown;
@@ -175,6 +176,15 @@ impl Context {
     }
 }
 
+/// The sockets a server listens on: one per protocol, all served by the same service.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The netstring protocol's listener.
+    pub netstring: TcpListener,
+    /// The HTTP listener, when HTTP is served too.
+    pub http: Option<TcpListener>,
+}
+
 /// A configured server, ready to run on listeners it is given.
 #[derive(Debug, Clone)]
 pub struct Server {
@@ -200,18 +210,39 @@ impl Server {
         &self.ctx.registry
     }
 
-    /// Serves netstring requests on `listener` until `signal` completes, then
-    /// stops accepting, lets requests in flight finish (up to the shutdown
-    /// timeout), and says what it did.
-    pub async fn run(self, listener: TcpListener, signal: impl Future<Output = ()>) -> Summary {
+    /// Serves netstring (and HTTP) requests on `listeners` until `signal`
+    /// completes, then stops accepting, lets requests in flight finish (up to
+    /// the shutdown timeout), and says what it did.
+    pub async fn run(self, listeners: Listeners, signal: impl Future<Output = ()>) -> Summary {
         let (trigger, shutdown) = shutdown::channel();
         let tracker = TaskTracker::new();
-        let netstring = accept_loop(listener, &self.ctx, &tracker, &shutdown, netstring::serve);
+        let netstring = accept_loop(
+            listeners.netstring,
+            &self.ctx,
+            &tracker,
+            &shutdown,
+            netstring::serve,
+        );
+        let http = async {
+            let Some(listener) = listeners.http else {
+                return std::future::pending().await;
+            };
+            let app = http::router(self.ctx.clone());
+            accept_loop(
+                listener,
+                &self.ctx,
+                &tracker,
+                &shutdown,
+                |stream, peer, ctx, shutdown| http::serve(stream, peer, ctx, shutdown, app.clone()),
+            )
+            .await;
+        };
         tokio::select! {
             () = netstring => {}
+            () = http => {}
             () = signal => {}
         }
-        // The accept loop (and with it the listener) is dropped: nothing new is accepted.
+        // The accept loops (and with them the listeners) are dropped: nothing new is accepted.
         trigger.fire();
         tracker.close();
         let finished = tokio::time::timeout(self.ctx.config.shutdown_timeout, tracker.wait())

@@ -17,6 +17,8 @@ pub struct Server {
     pub port: u16,
     /// The first line the server printed on stdout.
     pub banner: String,
+    /// The HTTP port, from the second line, when the server was started with `--http-port`.
+    pub http_port: Option<u16>,
 }
 
 impl Server {
@@ -27,8 +29,10 @@ impl Server {
         Server::start(command)
     }
 
-    /// Starts `command` (stdout piped) and waits for a line holding `:PORT`.
+    /// Starts `command` (stdout piped) and waits for a line holding `:PORT`
+    /// (and for a second one, the HTTP port, when `command` has `--http-port`).
     pub fn start(mut command: Command) -> Server {
+        let serves_http = command.get_args().any(|arg| arg == "--http-port");
         command.stdin(Stdio::null()).stdout(Stdio::piped());
         if command.get_envs().all(|(k, _)| k != "RUST_LOG") {
             command.stderr(Stdio::piped());
@@ -37,14 +41,13 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
+            // Keep draining after the lines wanted (the receiver is gone by then)
+            // so that the server never blocks on a full pipe.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let _ = tx.send(line);
             }
-            // Keep draining so the server never blocks on a full pipe.
-            for _ in lines {}
         });
-        let banner = match rx.recv_timeout(STEP) {
+        let mut next_line = || match rx.recv_timeout(STEP) {
             Ok(line) => line,
             Err(_) => {
                 let _ = child.kill();
@@ -55,8 +58,18 @@ impl Server {
                 panic!("server printed no address line within {STEP:?}; stderr: {err}");
             }
         };
+        let banner = next_line();
         let port = port_in(&banner).unwrap_or_else(|| panic!("no port in {banner:?}"));
-        Server { child, port, banner }
+        let http_port = serves_http.then(|| {
+            let line = next_line();
+            port_in(&line).unwrap_or_else(|| panic!("no HTTP port in {line:?}"))
+        });
+        Server {
+            child,
+            port,
+            banner,
+            http_port,
+        }
     }
 
     /// `127.0.0.1:PORT`.
