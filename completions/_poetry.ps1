@@ -40,6 +40,7 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
         }
         'poetry;serve' {
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on (0: any free port)')
+            [CompletionResult]::new('--http-port', '--http-port', [CompletionResultType]::ParameterName, 'Also serve HTTP on this port (0: any free port); off unless given')
             [CompletionResult]::new('--iface', '--iface', [CompletionResultType]::ParameterName, 'Interface (address) to listen on')
             [CompletionResult]::new('--max-length', '--max-length', [CompletionResultType]::ParameterName, 'Longest request accepted; a longer one is refused from its length digits (accepts suffixes: 99999, 64KiB, 1MiB)')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Connections served at once; more wait in the accept backlog')

@@ -193,13 +193,17 @@ _poetry() {
             return 0
             ;;
         poetry__subcmd__serve)
-            opts="-v -q -h --port --iface --max-length --max-connections --max-buffered --timeout --shutdown-timeout --threads --color --verbose --quiet --help"
+            opts="-v -q -h --port --http-port --iface --max-length --max-connections --max-buffered --timeout --shutdown-timeout --threads --color --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

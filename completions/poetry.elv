@@ -36,6 +36,7 @@ set edit:completion:arg-completer[poetry] = {|@words|
         }
         &'poetry;serve'= {
             cand --port 'Port to listen on (0: any free port)'
+            cand --http-port 'Also serve HTTP on this port (0: any free port); off unless given'
             cand --iface 'Interface (address) to listen on'
             cand --max-length 'Longest request accepted; a longer one is refused from its length digits (accepts suffixes: 99999, 64KiB, 1MiB)'
             cand --max-connections 'Connections served at once; more wait in the accept backlog'

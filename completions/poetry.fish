@@ -38,6 +38,7 @@ complete -c poetry -n "__fish_poetry_needs_command" -f -a "transforms" -d 'List 
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l port -d 'Port to listen on (0: any free port)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l http-port -d 'Also serve HTTP on this port (0: any free port); off unless given' -r
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l iface -d 'Interface (address) to listen on' -r
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-length -d 'Longest request accepted; a longer one is refused from its length digits (accepts suffixes: 99999, 64KiB, 1MiB)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-connections -d 'Connections served at once; more wait in the accept backlog' -r

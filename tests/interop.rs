@@ -175,7 +175,7 @@ fn tutorial_netcat_test_passes_against_the_twisted_server() {
 fn unknown_transform_from_the_twisted_client_gets_no_reply_from_our_server() {
     let Some(python) = twisted_python() else { return };
     let server = Server::poetry(&[]);
-    twisted_client(python, server.port, "shout", CLASSIC)
+    twisted_client(python, server.port, "no-such-transform", CLASSIC)
         .code(1)
         .stdout("")
         .stderr(predicate::str::contains("closed the connection without a reply"));
