@@ -273,12 +273,20 @@ _poetry() {
             return 0
             ;;
         poetry__subcmd__transform)
-            opts="-v -q -h --host --port --server --connect-timeout --timeout --max-reply --fallback --color --verbose --quiet --help"
+            opts="-v -q -h --out-dir --jobs --host --port --server --connect-timeout --timeout --max-reply --retries --fallback --color --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --out-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -300,6 +308,10 @@ _poetry() {
                     return 0
                     ;;
                 --max-reply)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

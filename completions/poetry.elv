@@ -53,12 +53,15 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'poetry;transform'= {
+            cand --out-dir 'Batch mode: write each result under the same file name in DIR'
+            cand --jobs 'Batch mode: requests in flight at once (default: 4 per core)'
             cand --host 'Server host'
             cand --port 'Server port'
             cand --server 'A server as [HOST:]PORT; repeat to try several in order (replaces --host/--port)'
             cand --connect-timeout 'Seconds to wait for a connection to be established'
             cand --timeout 'Seconds for each whole exchange with a server'
             cand --max-reply 'Largest reply accepted'
+            cand --retries 'Extra rounds over the servers when a connection is refused, closed without a reply or cut off (with a short, doubling pause between rounds)'
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
             cand --fallback 'When no server can transform the poem, print it unchanged (with a warning) and exit 0'
             cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'

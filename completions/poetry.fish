@@ -52,12 +52,15 @@ never\t'Never colour'"
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l out-dir -d 'Batch mode: write each result under the same file name in DIR' -r -F
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l jobs -d 'Batch mode: requests in flight at once (default: 4 per core)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l host -d 'Server host' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l port -d 'Server port' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l server -d 'A server as [HOST:]PORT; repeat to try several in order (replaces --host/--port)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l connect-timeout -d 'Seconds to wait for a connection to be established' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l timeout -d 'Seconds for each whole exchange with a server' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l max-reply -d 'Largest reply accepted' -r
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l retries -d 'Extra rounds over the servers when a connection is refused, closed without a reply or cut off (with a short, doubling pause between rounds)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"

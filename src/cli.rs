@@ -72,8 +72,12 @@ pub enum Command {
         cat poems/the-harbour-at-dusk.txt | poetry transform cummingsify\n  \
         poetry transform cummingsify poems/the-harbour-at-dusk.txt --port 11000\n  \
         POETRY_PORT=11001 poetry transform cummingsify - < poem.txt\n  \
-        poetry transform cummingsify poem.txt --server 11000 --server otherhost:11000 --fallback\n\n\
-        The reply is written to stdout byte for byte. Errors go to stderr, with a non-zero exit code.")]
+        poetry transform cummingsify poem.txt --server 11000 --server otherhost:11000 --fallback\n  \
+        poetry transform cummingsify+reverse-lines poems/*.txt --out-dir lowered/\n\n\
+        NAME may chain transforms with '+', applied left to right (see `poetry transforms`). \
+        With one poem, the reply is written to stdout byte for byte; with several (or --out-dir), \
+        each result is written to DIR under its file name, a failed file does not stop the others, \
+        and the exit code is non-zero if any failed. Errors go to stderr, with a non-zero exit code.")]
     Transform(TransformArgs),
 
     /// Check a server with the classic round trip (or the whole conformance suite).
@@ -148,8 +152,17 @@ pub struct TransformArgs {
     /// The transform to apply (see `poetry transforms`).
     pub name: String,
 
-    /// The poem to send; stdin when absent or `-`.
-    pub file: Option<PathBuf>,
+    /// The poem to send; stdin when absent or `-`. Several files, or a
+    /// directory, are transformed as a batch into --out-dir.
+    pub files: Vec<PathBuf>,
+
+    /// Batch mode: write each result under the same file name in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+
+    /// Batch mode: requests in flight at once (default: 4 per core).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
 
     /// Server host.
     #[arg(long, env = "POETRY_HOST", default_value = "localhost")]
@@ -174,6 +187,11 @@ pub struct TransformArgs {
     /// Largest reply accepted.
     #[arg(long, default_value = "64MiB", value_parser = parse_bytes, value_name = "BYTES")]
     pub max_reply: usize,
+
+    /// Extra rounds over the servers when a connection is refused, closed
+    /// without a reply or cut off (with a short, doubling pause between rounds).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub retries: u32,
 
     /// When no server can transform the poem, print it unchanged (with a warning) and exit 0.
     #[arg(long)]

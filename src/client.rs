@@ -111,12 +111,78 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// True when another server (or a retry) might succeed where this failed.
-    pub fn is_retryable(&self) -> bool {
+    /// True when another server might succeed where this one failed.
+    pub fn tries_next_server(&self) -> bool {
         !matches!(
             self,
             ClientError::ReplyTooLong { .. } | ClientError::Malformed { .. }
         )
+    }
+
+    /// True when asking again may succeed: nobody answered, or the answer was
+    /// lost. Safe because transforms are pure: a repeated request does no harm.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClientError::Refused { .. } | ClientError::NoReply { .. } | ClientError::CutOff { .. } => true,
+            ClientError::Io { source, .. } => is_reset(source),
+            _ => false,
+        }
+    }
+}
+
+/// The first pause between two rounds of attempts; it doubles each round.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Servers to try in order, and how often to go round them again.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// `host:port` of each server, in the order to try them.
+    pub servers: Vec<String>,
+    /// Timeouts and limits of each exchange.
+    pub options: Options,
+    /// Extra rounds over the servers after a retryable failure.
+    pub retries: u32,
+}
+
+impl Client {
+    /// Transforms `poem`, trying each server in order and going round again
+    /// (after a short, doubling pause) up to `retries` times while some
+    /// failure is retryable. `on_retry` hears of each failure that is followed
+    /// by another try. On failure, returns every error met, in order.
+    pub async fn transform(
+        &self,
+        name: &str,
+        poem: &[u8],
+        mut on_retry: impl FnMut(&ClientError),
+    ) -> Result<Bytes, Vec<ClientError>> {
+        let request = request_bytes(name, poem);
+        let mut failures: Vec<ClientError> = Vec::new();
+        let mut backoff = FIRST_BACKOFF;
+        for round in 0..=self.retries {
+            if round > 0 {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            for addr in &self.servers {
+                if let Some(previous) = failures.last() {
+                    on_retry(previous);
+                }
+                match exchange(addr, &request, &self.options).await {
+                    Ok(reply) => return Ok(reply),
+                    Err(err) if err.tries_next_server() => failures.push(err),
+                    Err(err) => {
+                        failures.push(err);
+                        return Err(failures);
+                    }
+                }
+            }
+            // Go round again only if some server may answer on a second try.
+            let this_round = &failures[failures.len() - self.servers.len()..];
+            if !this_round.iter().any(ClientError::is_retryable) {
+                break;
+            }
+        }
+        Err(failures)
     }
 }
 

@@ -379,3 +379,133 @@ fn a_thousand_stalled_big_requests_stay_within_the_budget() {
         drop(streams);
     });
 }
+
+/// A stand-in server that closes its first connection without a reply and
+/// answers the second properly: a client with retries must get the reply.
+fn flaky_server() -> (u16, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        for answer in [&b""[..], CLASSIC_REPLY] {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(STEP)).unwrap();
+            let mut request = vec![0u8; CLASSIC.len()];
+            s.read_exact(&mut request).unwrap();
+            s.write_all(answer).unwrap();
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+fn the_client_retries_a_closed_connection_and_says_so() {
+    let (port, server) = flaky_server();
+    poetry()
+        .args(["transform", "cummingsify", "--port", &port.to_string()])
+        .write_stdin("HERE IS MY POEM")
+        .assert()
+        .success()
+        .stdout("here is my poem")
+        .stderr(predicate::str::contains("retry:").and(predicate::str::contains("without a reply")));
+    server.join().unwrap();
+
+    let (port, server) = flaky_server();
+    poetry()
+        .args(["transform", "cummingsify", "--port", &port.to_string(), "-q"])
+        .write_stdin("HERE IS MY POEM")
+        .assert()
+        .success()
+        .stderr("");
+    server.join().unwrap();
+
+    let (port, server) = flaky_server();
+    poetry()
+        .args([
+            "transform",
+            "cummingsify",
+            "--port",
+            &port.to_string(),
+            "--retries",
+            "0",
+        ])
+        .write_stdin("HERE IS MY POEM")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("without a reply"));
+    // Let the stand-in finish its second accept.
+    let _ = raw_exchange(&format!("127.0.0.1:{port}"), CLASSIC);
+    server.join().unwrap();
+}
+
+#[test]
+fn batch_mode_writes_each_poem_and_reports_failures() {
+    let server = Server::poetry(&[]);
+    let dir = std::env::temp_dir().join(format!("poetry-batch-{}", std::process::id()));
+    let (input, output) = (dir.join("in"), dir.join("out"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&input).unwrap();
+    let poems = [
+        ("a.txt", "FIRST POEM.\n"),
+        ("b.txt", "ΔΕΥΤΕΡΟ ΠΟΙΗΜΑ\n"),
+        ("c.txt", "THIRD: Ünïcödé\n"),
+    ];
+    for (name, text) in poems {
+        std::fs::write(input.join(name), text).unwrap();
+    }
+    std::fs::write(input.join("broken.txt"), b"caf\xe9").unwrap();
+    let port = server.port.to_string();
+    poetry()
+        .args([
+            "transform",
+            "cummingsify",
+            "--port",
+            &port,
+            "--jobs",
+            "2",
+            "--out-dir",
+        ])
+        .arg(&output)
+        .arg(&input)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("broken.txt: the poem is not UTF-8").and(predicate::str::contains(
+                "3 of 4 poems transformed, 0 written unchanged, 1 failed",
+            )),
+        );
+    for (name, text) in poems {
+        assert_eq!(
+            std::fs::read_to_string(output.join(name)).unwrap(),
+            text.to_lowercase()
+        );
+    }
+    assert!(!output.join("broken.txt").exists());
+
+    // Nobody serving: with --fallback each poem is written unchanged, exit 0.
+    drop(server);
+    let fallback = dir.join("fallback");
+    poetry()
+        .args([
+            "transform",
+            "cummingsify",
+            "--port",
+            &port,
+            "--retries",
+            "0",
+            "--fallback",
+            "--out-dir",
+        ])
+        .arg(&fallback)
+        .arg(input.join("a.txt"))
+        .arg(input.join("b.txt"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "0 of 2 poems transformed, 2 written unchanged, 0 failed",
+        ));
+    assert_eq!(
+        std::fs::read_to_string(fallback.join("b.txt")).unwrap(),
+        poems[1].1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,10 +1,14 @@
 //! Resource limits shared by every connection: how many connections are
 //! served at once, and how many request bytes may be buffered in all.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The limit warning is repeated at most this often while the limit holds.
+const LIMIT_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Requests up to this size are read without a reservation from the budget:
 /// each connection may buffer this much anyway (its first read), so the budget
@@ -16,7 +20,9 @@ pub const UNBUDGETED: usize = 16 * 1024;
 pub struct ConnectionLimit {
     permits: Arc<Semaphore>,
     max: usize,
-    saturated: AtomicBool,
+    /// Milliseconds after `created` of the last warning (0: never warned).
+    warned_at_ms: AtomicU64,
+    created: Instant,
 }
 
 impl ConnectionLimit {
@@ -25,28 +31,42 @@ impl ConnectionLimit {
         Self {
             permits: Arc::new(Semaphore::new(max)),
             max,
-            saturated: AtomicBool::new(false),
+            warned_at_ms: AtomicU64::new(0),
+            created: Instant::now(),
         }
     }
 
     /// Waits for a free slot. While none is free, new connections stay in the
-    /// kernel's accept backlog; the first wait of each episode is logged.
+    /// kernel's accept backlog; reaching the limit is logged, at most once a minute.
     pub async fn acquire(&self) -> OwnedSemaphorePermit {
         if let Ok(permit) = self.permits.clone().try_acquire_owned() {
-            self.saturated.store(false, Ordering::Relaxed);
             return permit;
         }
-        if !self.saturated.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                max_connections = self.max,
-                "connection limit reached; new connections wait in the accept backlog"
-            );
-        }
+        self.warn_at_most_every(LIMIT_WARNING_INTERVAL);
         self.permits
             .clone()
             .acquire_owned()
             .await
             .expect("the connection semaphore is never closed")
+    }
+
+    /// Warns that the limit is reached, unless it did so within `interval`: a
+    /// server at its limit would otherwise log once per connection.
+    fn warn_at_most_every(&self, interval: Duration) {
+        let now = (self.created.elapsed().as_millis() as u64).max(1);
+        let last = self.warned_at_ms.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= interval.as_millis() as u64;
+        if due
+            && self
+                .warned_at_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                max_connections = self.max,
+                "connection limit reached; new connections wait in the accept backlog"
+            );
+        }
     }
 
     /// Connections being served now.
