@@ -10,6 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+pub mod suite;
+
 /// The classic request of the tutorial's netcat test.
 pub const CLASSIC_REQUEST: &[u8] = b"27:cummingsify.HERE IS MY POEM,";
 /// The reply the classic request must get.
@@ -113,8 +115,13 @@ pub async fn read_to_end(stream: &mut TcpStream, step: Duration) -> RawReply {
 /// The verdict on the classic round trip: `Ok` with a description, or `Err`
 /// with what came back instead.
 pub fn judge_classic(reply: &RawReply) -> Result<String, String> {
+    judge_exact(reply, CLASSIC_REPLY)
+}
+
+/// The verdict on an exchange that must get exactly `expected`, then a close.
+pub fn judge_exact(reply: &RawReply, expected: &[u8]) -> Result<String, String> {
     let shown = show(&reply.bytes);
-    match (reply.bytes.as_slice() == CLASSIC_REPLY, reply.ending) {
+    match (reply.bytes.as_slice() == expected, reply.ending) {
         (true, Ending::Closed) => Ok(format!("got {shown} and the server closed the connection")),
         (true, Ending::TimedOut) => Err(format!(
             "got the right reply {shown}, but the server did not close the connection"
@@ -127,7 +134,21 @@ pub fn judge_classic(reply: &RawReply) -> Result<String, String> {
             Ending::Reset => "the server reset the connection without a reply".to_owned(),
             Ending::TimedOut => "the server sent nothing and did not close the connection".to_owned(),
         }),
-        (false, _) => Err(format!("expected {}, got {shown}", show(CLASSIC_REPLY))),
+        (false, _) => Err(format!("expected {}, got {shown}", show(expected))),
+    }
+}
+
+/// The verdict on an exchange the server must refuse: no byte, then a close
+/// (a reset is a close too: the server may drop unread input with it).
+pub fn judge_refusal(reply: &RawReply) -> Result<String, String> {
+    match (reply.bytes.is_empty(), reply.ending) {
+        (true, Ending::Closed) => Ok("closed without a byte".to_owned()),
+        (true, Ending::Reset) => Ok("reset without a byte".to_owned()),
+        (true, Ending::TimedOut) => Err("sent nothing but did not close the connection".to_owned()),
+        (false, _) => Err(format!(
+            "expected a close without a byte, got {}",
+            show(&reply.bytes)
+        )),
     }
 }
 
@@ -165,5 +186,13 @@ mod tests {
         assert!(judge_classic(&reply(b"15:here is my poem,\n", Ending::Closed)).is_err());
         let err = judge_classic(&reply(b"", Ending::Closed)).unwrap_err();
         assert!(err.contains("without a reply"), "{err}");
+    }
+
+    #[test]
+    fn a_refusal_is_a_close_or_reset_without_a_byte() {
+        assert!(judge_refusal(&reply(b"", Ending::Closed)).is_ok());
+        assert!(judge_refusal(&reply(b"", Ending::Reset)).is_ok());
+        assert!(judge_refusal(&reply(b"", Ending::TimedOut)).is_err());
+        assert!(judge_refusal(&reply(b"0:,", Ending::Closed)).is_err());
     }
 }
