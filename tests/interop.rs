@@ -8,10 +8,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process;
-use std::sync::OnceLock;
-
 use assert_cmd::Command;
 use common::Server;
 use predicates::prelude::*;
@@ -31,39 +27,6 @@ const RICH: &str = "THE 1ST LINE. ENDS, HERE: 42.\n\
 const NETCAT_TEST: &str =
     r#"echo -n "27:cummingsify.HERE IS MY POEM," | nc.traditional -q -1 localhost PORT"#;
 
-/// A Python interpreter that can import Twisted, found once per test binary.
-fn twisted_python() -> Option<&'static str> {
-    static PYTHON: OnceLock<Option<String>> = OnceLock::new();
-    let python = PYTHON.get_or_init(|| {
-        if let Some(python) = std::env::var_os("POETRY_TWISTED_PYTHON").filter(|v| !v.is_empty()) {
-            let python = python.to_string_lossy().into_owned();
-            // A configured interpreter that cannot import Twisted is a broken
-            // setup, not a missing tool: fail instead of skipping.
-            assert!(
-                imports_twisted(&python),
-                "POETRY_TWISTED_PYTHON={python} cannot import twisted"
-            );
-            return Some(python);
-        }
-        imports_twisted("python3").then(|| "python3".to_owned())
-    });
-    let python = python.as_deref();
-    common::require(
-        "Twisted (POETRY_TWISTED_PYTHON or python3 with twisted)",
-        python.is_some(),
-    )
-    .then_some(python)
-    .flatten()
-}
-
-fn imports_twisted(python: &str) -> bool {
-    Command::new(python)
-        .args(["-c", "import twisted"])
-        .timeout(common::STEP)
-        .output()
-        .is_ok_and(|out| out.status.success())
-}
-
 /// Netcat as the tutorial's test script uses it, if installed.
 fn netcat() -> bool {
     common::require(
@@ -72,29 +35,11 @@ fn netcat() -> bool {
     )
 }
 
-fn script(name: &str) -> PathBuf {
-    [env!("CARGO_MANIFEST_DIR"), "tests", "interop", name]
-        .iter()
-        .collect()
-}
-
-/// Starts the Twisted server on a free port and waits for its address line.
-fn twisted_server(python: &str) -> Server {
-    let mut command = process::Command::new(python);
-    command
-        .arg("-u")
-        .arg(script("twisted_server.py"))
-        .args(["--port", "0"]);
-    let server = Server::start(command);
-    assert_eq!(server.banner, format!("Serving transforms on {}.", server.addr()));
-    server
-}
-
 /// The Twisted client sending `poem` to the server on `port`.
 fn twisted_client(python: &str, port: u16, name: &str, poem: &str) -> assert_cmd::assert::Assert {
     Command::new(python)
         .arg("-u")
-        .arg(script("twisted_client.py"))
+        .arg(common::twisted::script("twisted_client.py"))
         .args(["--host", "127.0.0.1", "--port", &port.to_string(), name])
         .write_stdin(poem)
         .timeout(common::STEP)
@@ -118,7 +63,9 @@ fn run_netcat_test(port: u16) -> assert_cmd::assert::Assert {
 
 #[test]
 fn twisted_client_gets_lowercased_poems_from_our_server() {
-    let Some(python) = twisted_python() else { return };
+    let Some(python) = common::twisted::python() else {
+        return;
+    };
     let server = Server::poetry(&[]);
     for poem in [CLASSIC, RICH] {
         twisted_client(python, server.port, "cummingsify", poem)
@@ -129,8 +76,10 @@ fn twisted_client_gets_lowercased_poems_from_our_server() {
 
 #[test]
 fn our_client_and_tester_work_against_the_twisted_server() {
-    let Some(python) = twisted_python() else { return };
-    let server = twisted_server(python);
+    let Some(python) = common::twisted::python() else {
+        return;
+    };
+    let server = common::twisted::server(python);
     let port = server.port.to_string();
     for poem in [CLASSIC, RICH] {
         poetry()
@@ -161,11 +110,13 @@ fn tutorial_netcat_test_passes_against_our_server() {
 /// Proves the netcat harness itself against the original.
 #[test]
 fn tutorial_netcat_test_passes_against_the_twisted_server() {
-    let Some(python) = twisted_python() else { return };
+    let Some(python) = common::twisted::python() else {
+        return;
+    };
     if !netcat() {
         return;
     }
-    let server = twisted_server(python);
+    let server = common::twisted::server(python);
     run_netcat_test(server.port)
         .success()
         .stdout("15:here is my poem,");
@@ -173,7 +124,9 @@ fn tutorial_netcat_test_passes_against_the_twisted_server() {
 
 #[test]
 fn unknown_transform_from_the_twisted_client_gets_no_reply_from_our_server() {
-    let Some(python) = twisted_python() else { return };
+    let Some(python) = common::twisted::python() else {
+        return;
+    };
     let server = Server::poetry(&[]);
     twisted_client(python, server.port, "no-such-transform", CLASSIC)
         .code(1)
@@ -183,8 +136,10 @@ fn unknown_transform_from_the_twisted_client_gets_no_reply_from_our_server() {
 
 #[test]
 fn unknown_transform_from_our_client_gets_no_reply_from_the_twisted_server() {
-    let Some(python) = twisted_python() else { return };
-    let server = twisted_server(python);
+    let Some(python) = common::twisted::python() else {
+        return;
+    };
+    let server = common::twisted::server(python);
     poetry()
         .args(["transform", "shout", "--port", &server.port.to_string()])
         .write_stdin(CLASSIC)

@@ -8,8 +8,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener};
-use std::path::PathBuf;
-use std::process;
 use std::time::Duration;
 
 use assert_cmd::Command;
@@ -54,33 +52,6 @@ fn run_suite(port: u16) -> Run {
     }
 }
 
-/// A Python interpreter that can import Twisted, if any.
-fn twisted_python() -> Option<String> {
-    let imports_twisted = |python: &str| {
-        Command::new(python)
-            .args(["-c", "import twisted"])
-            .timeout(STEP)
-            .output()
-            .is_ok_and(|out| out.status.success())
-    };
-    if let Some(python) = std::env::var_os("POETRY_TWISTED_PYTHON").filter(|v| !v.is_empty()) {
-        let python = python.to_string_lossy().into_owned();
-        // A configured interpreter without Twisted is a broken setup, not a missing tool.
-        assert!(
-            imports_twisted(&python),
-            "POETRY_TWISTED_PYTHON={python} cannot import twisted"
-        );
-        return Some(python);
-    }
-    let python = imports_twisted("python3").then(|| "python3".to_owned());
-    common::require(
-        "Twisted (POETRY_TWISTED_PYTHON or python3 with twisted)",
-        python.is_some(),
-    )
-    .then_some(python)
-    .flatten()
-}
-
 #[test]
 fn our_server_passes_the_suite() {
     let server = Server::poetry(&[]);
@@ -102,18 +73,10 @@ fn our_server_passes_the_suite() {
 
 #[test]
 fn the_twisted_server_passes_the_suite_and_differs_on_pipelining() {
-    let Some(python) = twisted_python() else { return };
-    let script: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "tests",
-        "interop",
-        "twisted_server.py",
-    ]
-    .iter()
-    .collect();
-    let mut command = process::Command::new(python);
-    command.arg("-u").arg(script).args(["--port", "0"]);
-    let server = Server::start(command);
+    let Some(python) = common::twisted::python() else {
+        return;
+    };
+    let server = common::twisted::server(python);
     let run = run_suite(server.port);
     assert!(run.success, "{}", run.stderr);
     let last = run.last_line();

@@ -2,6 +2,8 @@
 //! every wait bounded.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod twisted;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, ChildStderr, Command, Stdio};
