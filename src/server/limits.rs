@@ -29,11 +29,17 @@ impl ConnectionLimit {
         }
     }
 
-    /// Waits for a free slot. While none is free, new connections stay in the
-    /// kernel's accept backlog; the first wait of each episode is logged.
+    /// A free slot, if there is one now.
+    pub fn try_acquire(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        self.saturated.store(false, Ordering::Relaxed);
+        Some(permit)
+    }
+
+    /// Waits for a free slot; the first wait of each episode (until a slot is
+    /// found free at once again) is logged.
     pub async fn acquire(&self) -> OwnedSemaphorePermit {
-        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
-            self.saturated.store(false, Ordering::Relaxed);
+        if let Some(permit) = self.try_acquire() {
             return permit;
         }
         if !self.saturated.swap(true, Ordering::Relaxed) {
