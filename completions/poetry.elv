@@ -37,6 +37,7 @@ set edit:completion:arg-completer[poetry] = {|@words|
         &'poetry;serve'= {
             cand --port 'Port to listen on (0: any free port)'
             cand --http-port 'Also serve HTTP on this port (0: any free port); off unless given'
+            cand --metrics-port 'Serve only Prometheus metrics (`GET /metrics`) over HTTP on this port (0: any free port); off unless given. The HTTP port serves them too'
             cand --iface 'Interface (address) to listen on'
             cand --max-length 'Longest request accepted; a longer one is refused from its length digits (accepts suffixes: 99999, 64KiB, 1MiB)'
             cand --max-connections 'Connections served at once; more wait in the accept backlog'
@@ -45,6 +46,7 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand --shutdown-timeout 'Seconds that requests in flight get to finish after SIGINT or SIGTERM'
             cand --threads 'Worker threads (0: one per core available to the process)'
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand --proxy-protocol 'Expect a PROXY protocol header (v1 or v2, as HAProxy''s send-proxy and send-proxy-v2 send) before each netstring request, and log the client it names; a connection without one is closed. Only behind a balancer'
             cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
             cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'

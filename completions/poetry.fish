@@ -39,6 +39,7 @@ complete -c poetry -n "__fish_poetry_needs_command" -f -a "completions" -d 'Prin
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l port -d 'Port to listen on (0: any free port)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l http-port -d 'Also serve HTTP on this port (0: any free port); off unless given' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l metrics-port -d 'Serve only Prometheus metrics (`GET /metrics`) over HTTP on this port (0: any free port); off unless given. The HTTP port serves them too' -r
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l iface -d 'Interface (address) to listen on' -r
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-length -d 'Longest request accepted; a longer one is refused from its length digits (accepts suffixes: 99999, 64KiB, 1MiB)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-connections -d 'Connections served at once; more wait in the accept backlog' -r
@@ -49,6 +50,7 @@ complete -c poetry -n "__fish_poetry_using_subcommand serve" -l threads -d 'Work
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l proxy-protocol -d 'Expect a PROXY protocol header (v1 or v2, as HAProxy\'s send-proxy and send-proxy-v2 send) before each netstring request, and log the client it names; a connection without one is closed. Only behind a balancer'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'

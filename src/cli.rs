@@ -115,6 +115,17 @@ pub struct ServeArgs {
     #[arg(long, env = "POETRY_HTTP_PORT", value_name = "PORT")]
     pub http_port: Option<u16>,
 
+    /// Serve only Prometheus metrics (`GET /metrics`) over HTTP on this port
+    /// (0: any free port); off unless given. The HTTP port serves them too.
+    #[arg(long, env = "POETRY_METRICS_PORT", value_name = "PORT")]
+    pub metrics_port: Option<u16>,
+
+    /// Expect a PROXY protocol header (v1 or v2, as HAProxy's send-proxy and
+    /// send-proxy-v2 send) before each netstring request, and log the client
+    /// it names; a connection without one is closed. Only behind a balancer.
+    #[arg(long)]
+    pub proxy_protocol: bool,
+
     /// Interface (address) to listen on.
     #[arg(long, env = "POETRY_IFACE", default_value = "127.0.0.1", value_name = "HOST")]
     pub iface: String,

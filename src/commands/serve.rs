@@ -15,6 +15,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_buffered: args.max_buffered,
         timeout: args.timeout,
         shutdown_timeout: args.shutdown_timeout,
+        proxy_protocol: args.proxy_protocol,
         ..Config::default()
     };
     ensure_file_limit(config.max_connections)?;
@@ -36,10 +37,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .build()?
     };
     runtime.block_on(async {
-        // Both are bound before either is announced: a port that is taken
+        // All are bound before any is announced: a port that is taken
         // fails the start instead of leaving half a server running.
         let netstring = bind(&args.iface, args.port).await?;
         let http = match args.http_port {
+            Some(port) => Some(bind(&args.iface, port).await?),
+            None => None,
+        };
+        let metrics = match args.metrics_port {
             Some(port) => Some(bind(&args.iface, port).await?),
             None => None,
         };
@@ -48,8 +53,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some(http) = &http {
             writeln!(stdout, "Serving HTTP on {}.", http.local_addr()?)?;
         }
+        if let Some(metrics) = &metrics {
+            writeln!(stdout, "Serving metrics on {}.", metrics.local_addr()?)?;
+        }
         stdout.flush()?;
-        let summary = server.run(Listeners { netstring, http }, shutdown_signal()).await;
+        let summary = server
+            .run(
+                Listeners {
+                    netstring,
+                    http,
+                    metrics,
+                },
+                shutdown_signal(),
+            )
+            .await;
         tracing::info!("{summary}");
         Ok(ExitCode::SUCCESS)
     })

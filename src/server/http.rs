@@ -3,7 +3,8 @@
 //!
 //! - `POST /transform/{name}`: the poem is the body, the transformed poem the reply;
 //! - `GET /transforms`: the registry's transforms as JSON;
-//! - `GET /healthz`: `ok`.
+//! - `GET /healthz`: `ok`;
+//! - `GET /metrics`: the server's Prometheus metrics (also on `--metrics-port`).
 //!
 //! Errors are a status and a JSON body `{"error": "..."}`. Connections come
 //! from the server's own accept loop (not `axum::serve`), so the connection
@@ -12,7 +13,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::rejection::PathRejection;
@@ -34,7 +35,7 @@ use tower::ServiceExt;
 
 use super::limits::Reservation;
 use super::shutdown::Shutdown;
-use super::{Context, Outcome};
+use super::{Context, Outcome, Protocol};
 use crate::registry::RegistryError;
 use crate::request::{self, Request, RequestError};
 
@@ -44,8 +45,18 @@ pub(super) fn router(ctx: Arc<Context>) -> Router {
         .route("/transform/{name}", post(transform))
         .route("/transforms", get(transforms))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         // After the routes: it applies to the routes registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(ctx)
+}
+
+/// The routes of the metrics-only port.
+pub(super) fn metrics_router(ctx: Arc<Context>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)
 }
@@ -144,23 +155,28 @@ async fn transform(
     name: Result<Path<String>, PathRejection>,
     body: Body,
 ) -> Response {
+    let started = Instant::now();
     let name = match name {
         Ok(Path(name)) => Ok(name),
         Err(rejection) => Err(Failure::Path(rejection.body_text())),
     };
-    let result = match name {
-        Ok(name) => handle(&ctx, &name, body).await.map(|reply| (name, reply)),
-        Err(failure) => Err(failure),
+    let (name, result) = match name {
+        Ok(name) => {
+            let result = handle(&ctx, &name, body).await;
+            (Some(name), result)
+        }
+        Err(failure) => (None, Err(failure)),
     };
     match result {
-        Ok((name, reply)) => {
-            ctx.record(Outcome::Ok);
-            tracing::debug!(%peer, transform = request::shorten(&name), "replied over HTTP");
+        Ok(reply) => {
+            ctx.record(Protocol::Http, name.as_deref(), Outcome::Ok, started);
+            let name = name.as_deref().unwrap_or_default();
+            tracing::debug!(%peer, transform = request::shorten(name), "replied over HTTP");
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], reply).into_response()
         }
         Err(failure) => {
             let outcome = failure.outcome();
-            ctx.record(outcome);
+            ctx.record(Protocol::Http, name.as_deref(), outcome, started);
             match outcome {
                 Outcome::ClientGone | Outcome::Timeout => {
                     tracing::info!(%peer, outcome = outcome.as_str(), "HTTP error reply: {failure}")
@@ -176,7 +192,7 @@ async fn transform(
 async fn handle(ctx: &Context, name: &str, body: Body) -> Result<String, Failure> {
     let (poem, reservation) = read_poem(ctx, body).await?;
     let request = Request::new(name, poem)?;
-    let reply = super::transform(ctx, request).await?;
+    let reply = super::transform(ctx, Protocol::Http, request).await?;
     drop(reservation);
     Ok(reply)
 }
@@ -239,6 +255,18 @@ async fn transforms(State(ctx): State<Arc<Context>>) -> Response {
         })
         .collect();
     Json(list).into_response()
+}
+
+/// `GET /metrics`: OpenMetrics text, which Prometheus scrapes as such.
+async fn metrics(State(ctx): State<Arc<Context>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        ctx.render_metrics(),
+    )
+        .into_response()
 }
 
 /// `GET /healthz`.

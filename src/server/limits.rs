@@ -36,10 +36,15 @@ impl ConnectionLimit {
         }
     }
 
+    /// A free slot, if there is one now.
+    pub fn try_acquire(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
     /// Waits for a free slot. While none is free, new connections stay in the
     /// kernel's accept backlog; reaching the limit is logged, at most once a minute.
     pub async fn acquire(&self) -> OwnedSemaphorePermit {
-        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+        if let Some(permit) = self.try_acquire() {
             return permit;
         }
         self.warn_at_most_every(LIMIT_WARNING_INTERVAL);

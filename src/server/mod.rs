@@ -3,23 +3,28 @@
 //! Each accepted connection gets its own task; the adapters (`netstring`,
 //! `http`) turn bytes into a [`Request`], and every adapter reaches the service
 //! through the one function [`transform`], so limits, offloading and outcome
-//! accounting are the same whatever protocol a client speaks.
+//! accounting are the same whatever protocol a client speaks. Metrics are
+//! recorded in those shared places too: [`transform`], [`Context::record`]
+//! and the accept loop.
 
 mod http;
 mod limits;
+pub mod metrics;
 mod netstring;
+pub mod proxy;
 pub mod shutdown;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 
 pub use limits::{Budget, ConnectionLimit, UNBUDGETED};
+pub use metrics::{Metrics, Protocol};
 use shutdown::Shutdown;
 
 use crate::registry::{Registry, RegistryError};
@@ -40,6 +45,9 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Poems at least this long are transformed off the async workers.
     pub blocking_threshold: usize,
+    /// Netstring connections start with a PROXY protocol header (v1 or v2)
+    /// naming the client a load balancer relays.
+    pub proxy_protocol: bool,
 }
 
 impl Default for Config {
@@ -51,6 +59,7 @@ impl Default for Config {
             timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
             blocking_threshold: 64 * 1024,
+            proxy_protocol: false,
         }
     }
 }
@@ -160,6 +169,10 @@ impl std::fmt::Display for Summary {
     }
 }
 
+/// Connections the metrics port serves at once. It has its own slots so that
+/// a scrape still gets in while the transform ports are at --max-connections.
+const METRICS_CONNECTIONS: usize = 8;
+
 /// What every connection shares: the registry, the limits, the counters.
 #[derive(Debug)]
 pub struct Context {
@@ -168,11 +181,21 @@ pub struct Context {
     budget: Budget,
     limit: ConnectionLimit,
     stats: Stats,
+    metrics: Metrics,
 }
 
 impl Context {
-    fn record(&self, outcome: Outcome) {
+    /// Counts a request of `protocol`, begun at `started`, that ended with
+    /// `outcome`; `transform` is the name asked for, once the request has one.
+    fn record(&self, protocol: Protocol, transform: Option<&str>, outcome: Outcome, started: Instant) {
         self.stats.record(outcome);
+        self.metrics
+            .request(protocol, transform, outcome, started.elapsed());
+    }
+
+    /// The metrics exposition, as of now.
+    fn render_metrics(&self) -> String {
+        self.metrics.render(self.budget.in_use())
     }
 }
 
@@ -183,6 +206,8 @@ pub struct Listeners {
     pub netstring: TcpListener,
     /// The HTTP listener, when HTTP is served too.
     pub http: Option<TcpListener>,
+    /// A listener that serves only `GET /metrics` over HTTP.
+    pub metrics: Option<TcpListener>,
 }
 
 /// A configured server, ready to run on listeners it is given.
@@ -195,11 +220,13 @@ impl Server {
     /// A server for `registry` with `config` (checked).
     pub fn new(registry: Registry, config: Config) -> anyhow::Result<Self> {
         config.validate()?;
+        let metrics = Metrics::new(registry.names(), config.max_buffered);
         let ctx = Context {
             registry: Arc::new(registry),
             budget: Budget::new(config.max_buffered),
             limit: ConnectionLimit::new(config.max_connections),
             stats: Stats::default(),
+            metrics,
             config,
         };
         Ok(Self { ctx: Arc::new(ctx) })
@@ -218,6 +245,8 @@ impl Server {
         let tracker = TaskTracker::new();
         let netstring = accept_loop(
             listeners.netstring,
+            Protocol::Netstring,
+            &self.ctx.limit,
             &self.ctx,
             &tracker,
             &shutdown,
@@ -230,6 +259,25 @@ impl Server {
             let app = http::router(self.ctx.clone());
             accept_loop(
                 listener,
+                Protocol::Http,
+                &self.ctx.limit,
+                &self.ctx,
+                &tracker,
+                &shutdown,
+                |stream, peer, ctx, shutdown| http::serve(stream, peer, ctx, shutdown, app.clone()),
+            )
+            .await;
+        };
+        let metrics_limit = ConnectionLimit::new(METRICS_CONNECTIONS);
+        let metrics = async {
+            let Some(listener) = listeners.metrics else {
+                return std::future::pending().await;
+            };
+            let app = http::metrics_router(self.ctx.clone());
+            accept_loop(
+                listener,
+                Protocol::Metrics,
+                &metrics_limit,
                 &self.ctx,
                 &tracker,
                 &shutdown,
@@ -240,6 +288,7 @@ impl Server {
         tokio::select! {
             () = netstring => {}
             () = http => {}
+            () = metrics => {}
             () = signal => {}
         }
         // The accept loops (and with them the listeners) are dropped: nothing new is accepted.
@@ -256,10 +305,14 @@ impl Server {
     }
 }
 
-/// Accepts connections while a slot under `--max-connections` is free, and
-/// serves each on its own task with `handler`. Never returns: the caller drops it.
+/// Accepts connections and serves each on its own task with `handler`, once
+/// a slot under `limit` is free. While none is, the one connection accepted
+/// waits (counted in `poetry_connections_waiting`) and the rest stay in the
+/// kernel's accept backlog. Never returns: the caller drops it.
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
+    protocol: Protocol,
+    limit: &ConnectionLimit,
     ctx: &Arc<Context>,
     tracker: &TaskTracker,
     shutdown: &Shutdown,
@@ -268,13 +321,22 @@ async fn accept_loop<F, Fut>(
     F: Fn(TcpStream, SocketAddr, Arc<Context>, Shutdown) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    ctx.metrics.listening(protocol);
     loop {
-        let permit = ctx.limit.acquire().await;
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let permit = match limit.try_acquire() {
+                    Some(permit) => permit,
+                    None => {
+                        let _waiting = ctx.metrics.waiting_connection(protocol);
+                        limit.acquire().await
+                    }
+                };
+                let open = ctx.metrics.open_connection(protocol);
                 let connection = handler(stream, peer, ctx.clone(), shutdown.clone());
                 tracker.spawn(async move {
                     connection.await;
+                    drop(open);
                     drop(permit);
                 });
             }
@@ -288,20 +350,27 @@ async fn accept_loop<F, Fut>(
 }
 
 /// Transforms a request with the registry: the one door from every protocol
-/// to the service. Large poems are transformed on the blocking pool so that a
-/// CPU-heavy request never stalls the connections sharing its worker.
-pub async fn transform(ctx: &Context, request: Request) -> Result<String, RegistryError> {
-    if request.len() < ctx.config.blocking_threshold {
-        return ctx.registry.apply(request.name(), request.poem());
-    }
-    let registry = ctx.registry.clone();
-    let name = request.name_for_log().to_owned();
-    tokio::task::spawn_blocking(move || registry.apply(request.name(), request.poem()))
-        .await
-        .unwrap_or_else(|err| {
-            Err(RegistryError::TransformFailed {
-                name,
-                reason: err.to_string(),
+/// to the service, where the poem bytes in and out are counted. Large poems
+/// are transformed on the blocking pool so that a CPU-heavy request never
+/// stalls the connections sharing its worker.
+pub async fn transform(ctx: &Context, protocol: Protocol, request: Request) -> Result<String, RegistryError> {
+    ctx.metrics.request_bytes(protocol, request.len());
+    let result = if request.len() < ctx.config.blocking_threshold {
+        ctx.registry.apply(request.name(), request.poem())
+    } else {
+        let registry = ctx.registry.clone();
+        let name = request.name_for_log().to_owned();
+        tokio::task::spawn_blocking(move || registry.apply(request.name(), request.poem()))
+            .await
+            .unwrap_or_else(|err| {
+                Err(RegistryError::TransformFailed {
+                    name,
+                    reason: err.to_string(),
+                })
             })
-        })
+    };
+    if let Ok(reply) = &result {
+        ctx.metrics.reply_bytes(protocol, reply.len());
+    }
+    result
 }

@@ -4,6 +4,9 @@
 //! the reply as one netstring, close. Any failure closes the connection
 //! without sending a byte and is logged with the peer and the reason, never
 //! with the poem.
+//!
+//! With `--proxy-protocol`, a PROXY header comes first; it is read within the
+//! same deadline as the request, and the client it names is the peer logged.
 
 use std::io;
 use std::net::SocketAddr;
@@ -15,10 +18,12 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tokio_util::codec::Decoder;
+use tracing::field::{display, DisplayValue};
 
 use super::limits::Reservation;
+use super::proxy::{self, ProxyError};
 use super::shutdown::Shutdown;
-use super::{Context, Outcome};
+use super::{Context, Outcome, Protocol};
 use crate::codec::{self, NetstringCodec, NetstringError};
 use crate::registry::RegistryError;
 use crate::request::{Request, RequestError};
@@ -44,6 +49,10 @@ enum Failure {
     Timeout { after: Duration, what: &'static str },
     #[error("client went away while {0}: {1}")]
     Gone(&'static str, io::Error),
+    #[error("{0}")]
+    Proxy(#[from] ProxyError),
+    #[error("client went away in the middle of the PROXY protocol header")]
+    ProxyTruncated,
 }
 
 impl From<NetstringError> for Failure {
@@ -66,38 +75,69 @@ impl Failure {
             Failure::Request(_) => Outcome::BadRequest,
             Failure::Transform(err) => err.into(),
             Failure::Timeout { .. } => Outcome::Timeout,
-            Failure::Gone(..) => Outcome::ClientGone,
+            Failure::Gone(..) | Failure::ProxyTruncated => Outcome::ClientGone,
+            Failure::Proxy(_) => Outcome::MalformedFrame,
         }
+    }
+}
+
+/// Who a connection is from, and what it asked for, as far as known.
+struct Exchange {
+    /// The client: the socket's peer, or the one a PROXY header names.
+    peer: SocketAddr,
+    /// The balancer that relayed the client, when a PROXY header named one.
+    via: Option<SocketAddr>,
+    /// The transform asked for, once the request parsed.
+    name: Option<String>,
+}
+
+impl Exchange {
+    /// The `via` log field: absent unless the connection was relayed.
+    fn via(&self) -> Option<DisplayValue<SocketAddr>> {
+        self.via.map(display)
     }
 }
 
 /// Serves one connection to its end, then logs and counts how it ended.
 pub(super) async fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, shutdown: Shutdown) {
-    match handle(&mut stream, &ctx, shutdown).await {
-        Ok(Some(transform)) => {
-            ctx.record(Outcome::Ok);
-            tracing::debug!(%peer, transform, "replied");
+    let started = std::time::Instant::now();
+    let mut exchange = Exchange {
+        peer,
+        via: None,
+        name: None,
+    };
+    let result = handle(&mut stream, &ctx, shutdown, &mut exchange).await;
+    let Exchange { peer, ref name, .. } = exchange;
+    let via = exchange.via();
+    match result {
+        Ok(true) => {
+            ctx.record(Protocol::Netstring, name.as_deref(), Outcome::Ok, started);
+            let transform = name.as_deref().map(crate::request::shorten);
+            tracing::debug!(%peer, via, transform, "replied");
         }
-        Ok(None) => tracing::debug!(%peer, "closed before sending a byte"),
+        Ok(false) => tracing::debug!(%peer, via, "closed before sending a request"),
         Err(failure) => {
             let outcome = failure.outcome();
-            ctx.record(outcome);
+            ctx.record(Protocol::Netstring, name.as_deref(), outcome, started);
             match outcome {
                 Outcome::ClientGone | Outcome::Timeout => {
-                    tracing::info!(%peer, outcome = outcome.as_str(), "closed without a reply: {failure}")
+                    tracing::info!(%peer, via, outcome = outcome.as_str(), "closed without a reply: {failure}")
                 }
-                _ => tracing::warn!(%peer, outcome = outcome.as_str(), "closed without a reply: {failure}"),
+                _ => {
+                    tracing::warn!(%peer, via, outcome = outcome.as_str(), "closed without a reply: {failure}")
+                }
             }
         }
     }
 }
 
-/// The request-reply exchange. `Ok(None)`: the client sent nothing at all.
+/// The request-reply exchange. `Ok(false)`: the client sent no request.
 async fn handle(
     stream: &mut TcpStream,
     ctx: &Context,
     mut shutdown: Shutdown,
-) -> Result<Option<String>, Failure> {
+    exchange: &mut Exchange,
+) -> Result<bool, Failure> {
     let timeout = ctx.config.timeout;
     let deadline = Instant::now() + timeout;
     let mut codec = NetstringCodec::new(ctx.config.max_length);
@@ -112,13 +152,20 @@ async fn handle(
                 ready.map_err(|_| Failure::Timeout { after: timeout, what: "waiting for the request" })?
                     .map_err(|e| Failure::Gone("waiting for the request", e))?;
             }
-            () = shutdown.recv() => return Ok(None),
+            () = shutdown.recv() => return Ok(false),
         }
         match read_some(stream, &mut buf, None) {
-            Ok(0) => return Ok(None),
+            Ok(0) => return Ok(false),
             Ok(_) => break,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(Failure::Gone("waiting for the request", e)),
+        }
+    }
+
+    if ctx.config.proxy_protocol {
+        let header = read_proxy_header(stream, &mut buf, deadline, timeout).await?;
+        if let Some(source) = header.source {
+            exchange.via = Some(std::mem::replace(&mut exchange.peer, source));
         }
     }
 
@@ -143,13 +190,9 @@ async fn handle(
         match read_some(stream, &mut buf, need) {
             Ok(0) => match codec.decode_eof(&mut buf)? {
                 Some(frame) => break frame,
-                // decode_eof reports a partial frame as an error; nothing is left here.
-                None => {
-                    return Err(Failure::Frame(NetstringError::Truncated {
-                        received: 0,
-                        declared: None,
-                    }))
-                }
+                // decode_eof reports a partial frame as an error: nothing came after
+                // a PROXY header (a balancer's health check does just that).
+                None => return Ok(false),
             },
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -160,8 +203,8 @@ async fn handle(
     drop(buf);
 
     let request = Request::parse(payload)?;
-    let name = request.name_for_log().to_owned();
-    let reply = super::transform(ctx, request).await?;
+    exchange.name = Some(request.name().to_owned());
+    let reply = super::transform(ctx, Protocol::Netstring, request).await?;
     drop(reservation);
 
     let deadline = Instant::now() + timeout;
@@ -180,7 +223,37 @@ async fn handle(
     if pipelined {
         drain(stream, deadline).await;
     }
-    Ok(Some(name))
+    Ok(true)
+}
+
+/// Reads the PROXY header at the start of `buf` (reading more as needed, at
+/// most [`proxy::MAX_HEADER`] bytes, by `deadline`) and removes it, leaving
+/// any bytes after it for the netstring decoder.
+async fn read_proxy_header(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<proxy::Header, Failure> {
+    loop {
+        if let Some(header) = proxy::parse(buf)? {
+            let _ = buf.split_to(header.len);
+            return Ok(header);
+        }
+        timeout_at(deadline, stream.readable())
+            .await
+            .map_err(|_| Failure::Timeout {
+                after: timeout,
+                what: "reading the PROXY protocol header",
+            })?
+            .map_err(|e| Failure::Gone("reading the PROXY protocol header", e))?;
+        match read_some(stream, buf, None) {
+            Ok(0) => return Err(Failure::ProxyTruncated),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(Failure::Gone("reading the PROXY protocol header", e)),
+        }
+    }
 }
 
 /// Reserves a request's bytes from the server's budget. The reservation waits

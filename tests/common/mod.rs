@@ -21,6 +21,8 @@ pub struct Server {
     pub banner: String,
     /// The HTTP port, from the second line, when the server was started with `--http-port`.
     pub http_port: Option<u16>,
+    /// The metrics port, from the line after, when started with `--metrics-port`.
+    pub metrics_port: Option<u16>,
 }
 
 impl Server {
@@ -32,9 +34,11 @@ impl Server {
     }
 
     /// Starts `command` (stdout piped) and waits for a line holding `:PORT`
-    /// (and for a second one, the HTTP port, when `command` has `--http-port`).
+    /// (and for the HTTP and metrics ports' lines, when `command` has
+    /// `--http-port` or `--metrics-port`).
     pub fn start(mut command: Command) -> Server {
         let serves_http = command.get_args().any(|arg| arg == "--http-port");
+        let serves_metrics = command.get_args().any(|arg| arg == "--metrics-port");
         command.stdin(Stdio::null()).stdout(Stdio::piped());
         if command.get_envs().all(|(k, _)| k != "RUST_LOG") {
             command.stderr(Stdio::piped());
@@ -62,15 +66,18 @@ impl Server {
         };
         let banner = next_line();
         let port = port_in(&banner).unwrap_or_else(|| panic!("no port in {banner:?}"));
-        let http_port = serves_http.then(|| {
+        let mut port_line = |what: &str| {
             let line = next_line();
-            port_in(&line).unwrap_or_else(|| panic!("no HTTP port in {line:?}"))
-        });
+            port_in(&line).unwrap_or_else(|| panic!("no {what} port in {line:?}"))
+        };
+        let http_port = serves_http.then(|| port_line("HTTP"));
+        let metrics_port = serves_metrics.then(|| port_line("metrics"));
         Server {
             child,
             port,
             banner,
             http_port,
+            metrics_port,
         }
     }
 
