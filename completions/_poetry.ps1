@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the transformation server')
             [CompletionResult]::new('transform', 'transform', [CompletionResultType]::ParameterValue, 'Send a poem to a server and print the transformed poem')
             [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Check a server with the classic round trip (or the whole conformance suite)')
+            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load a server with many requests at once, check every reply, and report throughput and latency')
             [CompletionResult]::new('transforms', 'transforms', [CompletionResultType]::ParameterValue, 'List the transforms this build knows')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -92,6 +93,27 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'poetry;bench' {
+            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'The server''s host: the only address traffic goes to')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once, each on a connection of its own')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Seconds to keep starting requests [default: 5]')
+            [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Send exactly this many requests instead of running for a duration')
+            [CompletionResult]::new('--transform', '--transform', [CompletionResultType]::ParameterName, 'The transform to request; a chain with `+` too. This build must know it, to check replies')
+            [CompletionResult]::new('--poem', '--poem', [CompletionResultType]::ParameterName, 'The poem to send [default: HERE IS MY POEM, as in the classic request]')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Load threads, each with its share of the connections (0: one per core available)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for each whole request: connect, send, reply and close')
+            [CompletionResult]::new('--server-pid', '--server-pid', [CompletionResultType]::ParameterName, 'The server''s process id (Linux): report its CPU time per request and its memory')
+            [CompletionResult]::new('--idle', '--idle', [CompletionResultType]::ParameterName, 'After the load, hold N connections open with half a request sent, and report the server''s memory per connection')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object on stdout instead of the table')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'poetry;transforms' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
@@ -116,6 +138,7 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the transformation server')
             [CompletionResult]::new('transform', 'transform', [CompletionResultType]::ParameterValue, 'Send a poem to a server and print the transformed poem')
             [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Check a server with the classic round trip (or the whole conformance suite)')
+            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load a server with many requests at once, check every reply, and report throughput and latency')
             [CompletionResult]::new('transforms', 'transforms', [CompletionResultType]::ParameterValue, 'List the transforms this build knows')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -128,6 +151,9 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
             break
         }
         'poetry;help;test' {
+            break
+        }
+        'poetry;help;bench' {
             break
         }
         'poetry;help;transforms' {

@@ -16,6 +16,9 @@ _poetry() {
             ",$1")
                 cmd="poetry"
                 ;;
+            poetry,bench)
+                cmd="poetry__subcmd__bench"
+                ;;
             poetry,completions)
                 cmd="poetry__subcmd__completions"
                 ;;
@@ -33,6 +36,9 @@ _poetry() {
                 ;;
             poetry,transforms)
                 cmd="poetry__subcmd__transforms"
+                ;;
+            poetry__subcmd__help,bench)
+                cmd="poetry__subcmd__help__subcmd__bench"
                 ;;
             poetry__subcmd__help,completions)
                 cmd="poetry__subcmd__help__subcmd__completions"
@@ -59,12 +65,70 @@ _poetry() {
 
     case "${cmd}" in
         poetry)
-            opts="-v -q -h -V --color --verbose --quiet --help --version serve transform test transforms completions help"
+            opts="-v -q -h -V --color --verbose --quiet --help --version serve transform test bench transforms completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        poetry__subcmd__bench)
+            opts="-v -q -h --host --concurrency --duration --requests --transform --poem --threads --timeout --json --server-pid --idle --color --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --requests)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --transform)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --poem)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server-pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -95,8 +159,22 @@ _poetry() {
             return 0
             ;;
         poetry__subcmd__help)
-            opts="serve transform test transforms completions help"
+            opts="serve transform test bench transforms completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        poetry__subcmd__help__subcmd__bench)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -30,6 +30,7 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand serve 'Run the transformation server'
             cand transform 'Send a poem to a server and print the transformed poem'
             cand test 'Check a server with the classic round trip (or the whole conformance suite)'
+            cand bench 'Load a server with many requests at once, check every reply, and report throughput and latency'
             cand transforms 'List the transforms this build knows'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -85,6 +86,26 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'poetry;bench'= {
+            cand --host 'The server''s host: the only address traffic goes to'
+            cand --concurrency 'Requests in flight at once, each on a connection of its own'
+            cand --duration 'Seconds to keep starting requests [default: 5]'
+            cand --requests 'Send exactly this many requests instead of running for a duration'
+            cand --transform 'The transform to request; a chain with `+` too. This build must know it, to check replies'
+            cand --poem 'The poem to send [default: HERE IS MY POEM, as in the classic request]'
+            cand --threads 'Load threads, each with its share of the connections (0: one per core available)'
+            cand --timeout 'Seconds allowed for each whole request: connect, send, reply and close'
+            cand --server-pid 'The server''s process id (Linux): report its CPU time per request and its memory'
+            cand --idle 'After the load, hold N connections open with half a request sent, and report the server''s memory per connection'
+            cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand --json 'Print one JSON object on stdout instead of the table'
+            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'poetry;transforms'= {
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
             cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
@@ -107,6 +128,7 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand serve 'Run the transformation server'
             cand transform 'Send a poem to a server and print the transformed poem'
             cand test 'Check a server with the classic round trip (or the whole conformance suite)'
+            cand bench 'Load a server with many requests at once, check every reply, and report throughput and latency'
             cand transforms 'List the transforms this build knows'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -116,6 +138,8 @@ set edit:completion:arg-completer[poetry] = {|@words|
         &'poetry;help;transform'= {
         }
         &'poetry;help;test'= {
+        }
+        &'poetry;help;bench'= {
         }
         &'poetry;help;transforms'= {
         }

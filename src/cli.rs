@@ -90,6 +90,24 @@ pub enum Command {
         server then closes the connection.")]
     Test(TestArgs),
 
+    /// Load a server with many requests at once, check every reply, and report throughput and latency.
+    #[command(after_help = "Examples:\n  \
+        poetry bench 11000                               # 64 connections for 5 s, the classic request\n  \
+        poetry bench 11000 --duration 30 --concurrency 256\n  \
+        poetry bench 11000 --requests 100000 --poem poems/the-harbour-at-dusk.txt\n  \
+        poetry bench 11000 --server-pid 4242 --idle 2000 --json\n\n\
+        A closed loop: each of the --concurrency connections sends one request, waits for the whole \
+        reply and the close, then sends the next on a new connection. Requests still in flight when \
+        --duration ends are let finish and counted. Every reply is checked byte for byte against the \
+        reply computed here with the same transform, and failures are counted by kind: refused, reset, \
+        closed without a reply, cut off, wrong bytes, timeout. The report goes to stdout (with --json, \
+        one JSON object); a progress bar goes to stderr when it is a terminal. --server-pid (Linux) adds \
+        the server's CPU time per request and its memory; --idle then holds N half-sent requests open \
+        and reports the server's memory per idle connection (raise `poetry serve --max-connections` \
+        above N first).\n\n\
+        Exits 0 when every request got the right reply, 1 when any failed or the run could not start.")]
+    Bench(BenchArgs),
+
     /// List the transforms this build knows.
     Transforms,
 
@@ -226,6 +244,58 @@ pub struct TestArgs {
     /// Run the whole conformance suite instead of the one round trip.
     #[arg(long)]
     pub suite: bool,
+}
+
+/// `poetry bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The server's port.
+    pub port: u16,
+
+    /// The server's host: the only address traffic goes to.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Requests in flight at once, each on a connection of its own.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub concurrency: u32,
+
+    /// Seconds to keep starting requests [default: 5].
+    #[arg(long, value_parser = parse_secs, conflicts_with = "requests", value_name = "SECS")]
+    pub duration: Option<Duration>,
+
+    /// Send exactly this many requests instead of running for a duration.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+    pub requests: Option<u64>,
+
+    /// The transform to request; a chain with `+` too. This build must know it, to check replies.
+    #[arg(long, default_value = "cummingsify", value_name = "NAME")]
+    pub transform: String,
+
+    /// The poem to send [default: HERE IS MY POEM, as in the classic request].
+    #[arg(long, value_name = "FILE")]
+    pub poem: Option<PathBuf>,
+
+    /// Load threads, each with its share of the connections (0: one per core available).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+
+    /// Seconds allowed for each whole request: connect, send, reply and close.
+    #[arg(long, default_value = "5", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: Duration,
+
+    /// Print one JSON object on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The server's process id (Linux): report its CPU time per request and its memory.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+
+    /// After the load, hold N connections open with half a request sent, and report the
+    /// server's memory per connection.
+    #[arg(long, requires = "server_pid", value_name = "N")]
+    pub idle: Option<usize>,
 }
 
 /// Parses a byte count such as `99999`, `64KiB` or `1MiB`.

@@ -5,8 +5,10 @@
 //! [`registry`] (which names may be called) → [`service`] (the pure
 //! transforms) → [`codec`] → socket. [`server`] owns the sockets, limits and
 //! shutdown; [`client`] is the other end; [`cli`] and `commands` are the
-//! command line around them.
+//! command line around them. [`bench`] loads any server of the protocol and
+//! checks every reply.
 
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod codec;

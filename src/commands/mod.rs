@@ -1,5 +1,6 @@
 //! One module per subcommand: thin glue from parsed arguments to the library.
 
+mod bench;
 mod completions;
 mod serve;
 mod test;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Transform(args) => transform::run(args, cli.quiet > 0),
         Command::Test(args) => test::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Transforms => transforms::run(),
         Command::Completions { shell } => completions::run(shell),
     };
