@@ -8,15 +8,18 @@
 //! With `--proxy-protocol`, a PROXY header comes first; it is read within the
 //! same deadline as the request, and the client it names is the peer logged.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::{timeout_at, Instant};
+use tokio::time::{timeout_at, Instant, Sleep};
 use tokio_util::codec::Decoder;
 use tracing::field::{display, DisplayValue};
 
@@ -139,7 +142,10 @@ async fn handle(
     exchange: &mut Exchange,
 ) -> Result<bool, Failure> {
     let timeout = ctx.config.timeout;
-    let deadline = Instant::now() + timeout;
+    // One timer for the whole request, however many reads it takes: a
+    // connection that waits holds one timer entry, not one per await.
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
     let mut codec = NetstringCodec::new(ctx.config.max_length);
     let mut buf = BytesMut::new();
 
@@ -148,10 +154,7 @@ async fn handle(
     loop {
         tokio::select! {
             biased;
-            ready = timeout_at(deadline, stream.readable()) => {
-                ready.map_err(|_| Failure::Timeout { after: timeout, what: "waiting for the request" })?
-                    .map_err(|e| Failure::Gone("waiting for the request", e))?;
-            }
+            ready = readable_by(stream, deadline.as_mut(), timeout, "waiting for the request") => ready?,
             () = shutdown.recv() => return Ok(false),
         }
         match read_some(stream, &mut buf, None) {
@@ -163,7 +166,7 @@ async fn handle(
     }
 
     if ctx.config.proxy_protocol {
-        let header = read_proxy_header(stream, &mut buf, deadline, timeout).await?;
+        let header = Box::pin(read_proxy_header(stream, &mut buf, deadline.as_mut(), timeout)).await?;
         if let Some(source) = header.source {
             exchange.via = Some(std::mem::replace(&mut exchange.peer, source));
         }
@@ -176,16 +179,11 @@ async fn handle(
         }
         if reservation.is_none() {
             if let Some(len) = codec.declared_length() {
-                reservation = Some(reserve(stream, ctx, len, buf.is_empty(), deadline).await?);
+                let reserve = reserve(stream, ctx, len, buf.is_empty(), deadline.deadline());
+                reservation = Some(Box::pin(reserve).await?);
             }
         }
-        timeout_at(deadline, stream.readable())
-            .await
-            .map_err(|_| Failure::Timeout {
-                after: timeout,
-                what: "reading the request",
-            })?
-            .map_err(|e| Failure::Gone("reading the request", e))?;
+        readable_by(stream, deadline.as_mut(), timeout, "reading the request").await?;
         let need = codec.declared_length().map(|len| len + 1);
         match read_some(stream, &mut buf, need) {
             Ok(0) => match codec.decode_eof(&mut buf)? {
@@ -204,15 +202,17 @@ async fn handle(
 
     let request = Request::parse(payload)?;
     exchange.name = Some(request.name().to_owned());
-    let reply = super::transform(ctx, Protocol::Netstring, request).await?;
+    let reply = Box::pin(super::transform(ctx, Protocol::Netstring, request)).await?;
     drop(reservation);
 
+    // The reply gets a fresh allowance: a slow transform must not eat the
+    // client's time to read it.
     let deadline = Instant::now() + timeout;
     let mut framed = codec::frame(Bytes::from(reply));
-    timeout_at(deadline, async {
+    Box::pin(timeout_at(deadline, async {
         stream.write_all_buf(&mut framed).await?;
         stream.shutdown().await
-    })
+    }))
     .await
     .map_err(|_| Failure::Timeout {
         after: timeout,
@@ -221,9 +221,31 @@ async fn handle(
     .map_err(|e| Failure::Gone("writing the reply", e))?;
 
     if pipelined {
-        drain(stream, deadline).await;
+        Box::pin(drain(stream, deadline)).await;
     }
     Ok(true)
+}
+
+/// Waits until the socket is readable, or fails with a timeout once
+/// `deadline` passes. Polls the stream's own readiness instead of holding a
+/// `readable()` future: one task reads each stream, and every idle connection
+/// is smaller by that future's size.
+async fn readable_by(
+    stream: &TcpStream,
+    mut deadline: Pin<&mut Sleep>,
+    timeout: Duration,
+    what: &'static str,
+) -> Result<(), Failure> {
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(ready) = stream.poll_read_ready(cx) {
+            return Poll::Ready(ready.map_err(|e| Failure::Gone(what, e)));
+        }
+        deadline
+            .as_mut()
+            .poll(cx)
+            .map(|()| Err(Failure::Timeout { after: timeout, what }))
+    })
+    .await
 }
 
 /// Reads the PROXY header at the start of `buf` (reading more as needed, at
@@ -232,26 +254,21 @@ async fn handle(
 async fn read_proxy_header(
     stream: &TcpStream,
     buf: &mut BytesMut,
-    deadline: Instant,
+    mut deadline: Pin<&mut Sleep>,
     timeout: Duration,
 ) -> Result<proxy::Header, Failure> {
+    const WHAT: &str = "reading the PROXY protocol header";
     loop {
         if let Some(header) = proxy::parse(buf)? {
             let _ = buf.split_to(header.len);
             return Ok(header);
         }
-        timeout_at(deadline, stream.readable())
-            .await
-            .map_err(|_| Failure::Timeout {
-                after: timeout,
-                what: "reading the PROXY protocol header",
-            })?
-            .map_err(|e| Failure::Gone("reading the PROXY protocol header", e))?;
+        readable_by(stream, deadline.as_mut(), timeout, WHAT).await?;
         match read_some(stream, buf, None) {
             Ok(0) => return Err(Failure::ProxyTruncated),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(Failure::Gone("reading the PROXY protocol header", e)),
+            Err(e) => return Err(Failure::Gone(WHAT, e)),
         }
     }
 }
@@ -319,5 +336,33 @@ async fn drain(stream: &mut TcpStream, deadline: Instant) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An idle connection costs its task: keep the task's future small, since
+    /// thousands of half-sent requests each hold one.
+    #[test]
+    fn a_connection_future_is_small() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _entered = runtime.enter();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let stream = TcpStream::from_std(client).unwrap();
+        let server =
+            super::super::Server::new(crate::registry::Registry::standard(), Default::default()).unwrap();
+        let (_trigger, shutdown) = super::super::shutdown::channel();
+        let peer = stream.peer_addr().unwrap();
+        let future = serve(stream, peer, server.ctx.clone(), shutdown);
+        let size = std::mem::size_of_val(&future);
+        eprintln!("connection future: {size} bytes");
+        assert!(size <= 1024, "a connection's future takes {size} bytes");
     }
 }
