@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 
@@ -334,11 +335,9 @@ async fn accept_loop<F, Fut>(
                 };
                 let open = ctx.metrics.open_connection(protocol);
                 let connection = handler(stream, peer, ctx.clone(), shutdown.clone());
-                tracker.spawn(async move {
-                    connection.await;
-                    drop(open);
-                    drop(permit);
-                });
+                // A combinator, not an `async move` block: the block would hold
+                // the connection's future twice (as capture and as awaitee).
+                tracker.spawn(connection.map(move |()| drop((open, permit))));
             }
             Err(err) => {
                 // Out of file descriptors, most likely: back off instead of spinning.

@@ -76,9 +76,14 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!shutdown.is_shutdown());
         trigger.fire();
-        tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap();
         let mut late = shutdown.clone();
-        tokio::time::timeout(Duration::from_secs(5), late.recv()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), late.recv())
+            .await
+            .unwrap();
         assert!(late.is_shutdown());
     }
 
@@ -86,6 +91,8 @@ mod tests {
     async fn dropping_the_trigger_is_a_shutdown() {
         let (trigger, mut shutdown) = channel();
         drop(trigger);
-        tokio::time::timeout(Duration::from_secs(5), shutdown.recv()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), shutdown.recv())
+            .await
+            .unwrap();
     }
 }
