@@ -3,12 +3,13 @@
 
 mod common;
 
+use common::poetry;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use common::{raw_exchange, Server, STEP};
 use predicates::prelude::*;
 
@@ -17,15 +18,6 @@ const POEMS: &[&str] = &[
     include_str!("../poems/letters-from-kyiv-and-crete.txt"),
     include_str!("../poems/kitchen-inventory.txt"),
 ];
-
-fn poetry() -> Command {
-    let mut cmd = Command::cargo_bin("poetry").unwrap();
-    cmd.timeout(STEP)
-        .env_remove("POETRY_HOST")
-        .env_remove("POETRY_PORT")
-        .env_remove("RUST_LOG");
-    cmd
-}
 
 /// A stand-in server on a free port: accepts ONE connection, reads the
 /// request, then does whatever `behave` does with the socket.

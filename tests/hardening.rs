@@ -3,34 +3,19 @@
 
 mod common;
 
+use common::stop_and_read_log;
+
+use common::poetry;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use common::{raw_exchange, Server, STEP};
 use predicates::prelude::*;
 
 const CLASSIC: &[u8] = b"27:cummingsify.HERE IS MY POEM,";
 const CLASSIC_REPLY: &[u8] = b"15:here is my poem,";
-
-fn poetry() -> Command {
-    let mut cmd = Command::cargo_bin("poetry").unwrap();
-    cmd.timeout(STEP)
-        .env_remove("POETRY_HOST")
-        .env_remove("POETRY_PORT")
-        .env_remove("RUST_LOG");
-    cmd
-}
-
-/// Stops the server with SIGTERM and returns everything it logged.
-fn stop_and_read_log(server: &mut Server) -> String {
-    server.signal("TERM");
-    assert_eq!(server.wait_exit(STEP).code(), Some(0));
-    let mut log = String::new();
-    server.take_stderr().unwrap().read_to_string(&mut log).unwrap();
-    log
-}
 
 /// True once the peer has closed `stream` (EOF or reset) within `STEP`.
 fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {

@@ -10,16 +10,6 @@ use std::time::{Duration, Instant};
 use common::{Server, STEP};
 use serde_json::Value;
 
-/// An HTTP client that never waits longer than a test step and hands back
-/// error statuses as responses, to be checked.
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(STEP))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
 fn url(server: &Server, path: &str) -> String {
     format!(
         "http://127.0.0.1:{}{path}",
@@ -62,11 +52,11 @@ impl Reply {
 }
 
 fn post(server: &Server, path: &str, body: &[u8]) -> Reply {
-    Reply::from(agent().post(url(server, path)).send(body))
+    Reply::from(common::http_agent().post(url(server, path)).send(body))
 }
 
 fn get(server: &Server, path: &str) -> Reply {
-    Reply::from(agent().get(url(server, path)).call())
+    Reply::from(common::http_agent().get(url(server, path)).call())
 }
 
 #[test]
@@ -143,7 +133,7 @@ fn errors_have_their_status_and_a_json_reason() {
     assert_eq!(reply.status, 405);
     assert_eq!(reply.header("allow"), "POST");
     assert_eq!(reply.error(), "method not allowed");
-    let reply = Reply::from(agent().delete(url(&server, "/healthz")).call());
+    let reply = Reply::from(common::http_agent().delete(url(&server, "/healthz")).call());
     assert_eq!(reply.status, 405);
     assert!(reply.header("allow").contains("GET"));
     assert_eq!(reply.error(), "method not allowed");

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::poetry;
+
 use assert_cmd::Command;
 use common::Server;
 use predicates::prelude::*;
@@ -44,14 +46,6 @@ fn twisted_client(python: &str, port: u16, name: &str, poem: &str) -> assert_cmd
         .write_stdin(poem)
         .timeout(common::STEP)
         .assert()
-}
-
-fn poetry() -> Command {
-    let mut cmd = Command::cargo_bin("poetry").unwrap();
-    cmd.timeout(common::STEP)
-        .env_remove("POETRY_HOST")
-        .env_remove("POETRY_PORT");
-    cmd
 }
 
 fn run_netcat_test(port: u16) -> assert_cmd::assert::Assert {

@@ -10,17 +10,9 @@ use common::{netstring, raw_exchange, Server, STEP};
 
 const CLASSIC: &[u8] = b"27:cummingsify.HERE IS MY POEM,";
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(STEP))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
 /// `GET /metrics` on `port`: the body, after checking the status and type.
 fn scrape(port: u16) -> String {
-    let mut response = agent()
+    let mut response = common::http_agent()
         .get(format!("http://127.0.0.1:{port}/metrics"))
         .call()
         .expect("GET /metrics");
@@ -78,7 +70,7 @@ fn requests_of_both_protocols_are_counted_by_transform_and_outcome() {
     assert_eq!(raw_exchange(&addr, &netstring(b"no period")), b"", "bad request");
 
     let post = |path: &str| {
-        agent()
+        common::http_agent()
             .post(format!("http://127.0.0.1:{http}{path}"))
             .send("A POEM")
             .unwrap()
@@ -150,7 +142,7 @@ fn a_flood_of_unknown_names_adds_no_label_values() {
         assert_eq!(raw_exchange(&server.addr(), &request), b"");
         if i % 50 == 0 {
             // Through HTTP too, and as part of a chain.
-            let status = agent()
+            let status = common::http_agent()
                 .post(format!("http://127.0.0.1:{http}/transform/cummingsify+{name}"))
                 .send("A POEM")
                 .unwrap()
@@ -180,7 +172,7 @@ fn the_metrics_port_serves_metrics_only_and_sees_waiting_connections() {
     let metrics = server.metrics_port.unwrap();
 
     // Only /metrics: not the transform API.
-    let status = agent()
+    let status = common::http_agent()
         .get(format!("http://127.0.0.1:{metrics}/transforms"))
         .call()
         .unwrap()

@@ -4,23 +4,16 @@
 
 mod common;
 
+use common::stop_and_read_log;
+
 use std::io::Read;
 use std::net::SocketAddr;
 
-use common::{raw_exchange, Server, STEP};
+use common::{raw_exchange, Server};
 use ppp::v2::{Builder, Command, Protocol, Version};
 
 const CLASSIC: &[u8] = b"27:cummingsify.HERE IS MY POEM,";
 const CLASSIC_REPLY: &[u8] = b"15:here is my poem,";
-
-/// Stops the server with SIGTERM and returns everything it logged.
-fn stop_and_read_log(server: &mut Server) -> String {
-    server.signal("TERM");
-    assert_eq!(server.wait_exit(STEP).code(), Some(0));
-    let mut log = String::new();
-    server.take_stderr().unwrap().read_to_string(&mut log).unwrap();
-    log
-}
 
 /// A v2 header as HAProxy's `send-proxy-v2` sends it.
 fn v2_header(command: Command, source: &str, destination: &str) -> Vec<u8> {

@@ -190,3 +190,33 @@ pub fn which(program: &str) -> Option<std::path::PathBuf> {
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
 }
+
+/// The `poetry` binary, with every run bounded by `STEP` and none of the
+/// environment variables it reads inherited from the developer's shell.
+pub fn poetry() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("poetry").unwrap();
+    cmd.timeout(STEP)
+        .env_remove("POETRY_HOST")
+        .env_remove("POETRY_PORT")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// Stops the server with SIGTERM, checks it exits 0, and returns its log.
+pub fn stop_and_read_log(server: &mut Server) -> String {
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(STEP).code(), Some(0));
+    let mut log = String::new();
+    server.take_stderr().unwrap().read_to_string(&mut log).unwrap();
+    log
+}
+
+/// An HTTP client that never waits longer than a test step and hands back
+/// error statuses as responses, to be checked.
+pub fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(STEP))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
