@@ -494,3 +494,13 @@ fn batch_mode_writes_each_poem_and_reports_failures() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn serve_refuses_to_start_when_max_connections_cannot_fit_the_file_limit() {
+    // No system allows a billion open files.
+    poetry()
+        .args(["serve", "--port", "0", "--max-connections", "1000000000"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("open files, but the limit is"));
+}
