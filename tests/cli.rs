@@ -3,14 +3,11 @@
 
 mod common;
 
-use common::poetry;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::{raw_exchange, Server, STEP};
+use common::{closed_port, fake_server, poetry, raw_exchange, Server, STEP};
 use predicates::prelude::*;
 
 const POEMS: &[&str] = &[
@@ -18,33 +15,6 @@ const POEMS: &[&str] = &[
     include_str!("../poems/letters-from-kyiv-and-crete.txt"),
     include_str!("../poems/kitchen-inventory.txt"),
 ];
-
-/// A stand-in server on a free port: accepts ONE connection, reads the
-/// request, then does whatever `behave` does with the socket.
-fn fake_server<F>(behave: F) -> (u16, JoinHandle<()>)
-where
-    F: FnOnce(std::net::TcpStream) + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream.set_read_timeout(Some(STEP)).unwrap();
-        let mut request = [0u8; 4096];
-        let _ = stream.read(&mut request);
-        behave(stream);
-    });
-    (port, handle)
-}
-
-/// A port on which nothing listens (bound, then released).
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn serve_transform_and_test_end_to_end() {

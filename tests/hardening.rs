@@ -200,11 +200,7 @@ fn logs_follow_verbosity_and_rust_log() {
 
 #[test]
 fn the_client_refuses_a_reply_over_max_reply() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let fake = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let _ = s.read(&mut [0u8; 1024]);
+    let (port, fake) = common::fake_server(|mut s| {
         let _ = s.write_all(b"999999999:endless");
     });
     poetry()

@@ -220,3 +220,30 @@ pub fn http_agent() -> ureq::Agent {
         .build()
         .into()
 }
+
+/// A stand-in server on a free port: accepts ONE connection, reads the
+/// request, then does whatever `behave` does with the socket.
+pub fn fake_server<F>(behave: F) -> (u16, std::thread::JoinHandle<()>)
+where
+    F: FnOnce(std::net::TcpStream) + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(STEP)).unwrap();
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request);
+        behave(stream);
+    });
+    (port, handle)
+}
+
+/// A port on which nothing listens (bound, then released).
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
