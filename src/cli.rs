@@ -109,12 +109,16 @@ pub enum Command {
     Bench(BenchArgs),
 
     /// List the transforms this build knows.
+    #[command(after_help = "Examples:\n  \
+        poetry transforms\n  \
+        poetry transform title+reverse-words poems/the-harbour-at-dusk.txt\n\n\
+        A server of another build may know other names; ask it with `curl HOST:HTTP_PORT/transforms`.")]
     Transforms,
 
     /// Print a shell completion script to stdout.
-    #[command(
-        after_help = "Example:\n  poetry completions bash > ~/.local/share/bash-completion/completions/poetry"
-    )]
+    #[command(after_help = "Examples:\n  \
+        poetry completions bash > ~/.local/share/bash-completion/completions/poetry\n  \
+        poetry completions zsh > ~/.zfunc/_poetry")]
     Completions {
         /// The shell to complete for.
         #[arg(value_enum)]

@@ -315,7 +315,7 @@ fn serve_refuses_a_port_in_use() {
 
 #[test]
 fn every_subcommand_explains_itself() {
-    for sub in ["serve", "transform", "test"] {
+    for sub in ["serve", "transform", "test", "transforms", "bench", "completions"] {
         poetry()
             .args([sub, "--help"])
             .assert()
