@@ -330,31 +330,27 @@ mod tests {
         assert!(body.contains("kaboom"), "{body}");
     }
 
-    #[tokio::test]
-    async fn a_body_of_unknown_length_is_cut_at_the_limit() {
-        let chunks =
-            ["a".repeat(600), "b".repeat(401)].map(|chunk| Ok::<_, std::io::Error>(Bytes::from(chunk)));
+    /// Posts `chunks` as a body of unknown length (no content-length) to a
+    /// server whose `--max-length` is 1000.
+    async fn post_chunked(chunks: [String; 2]) -> (StatusCode, String) {
+        let chunks = chunks.map(|chunk| Ok::<_, std::io::Error>(Bytes::from(chunk)));
         let body = Body::from_stream(futures_util::stream::iter(chunks));
-        let (status, body) = call(
+        call(
             app(Registry::standard(), 1000),
             "POST",
             "/transform/cummingsify",
             body,
         )
-        .await;
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_body_of_unknown_length_is_cut_at_the_limit() {
+        let (status, body) = post_chunked(["a".repeat(600), "b".repeat(401)]).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(body.contains("1000 bytes"), "{body}");
 
-        let chunks =
-            ["A".repeat(600), "B".repeat(400)].map(|chunk| Ok::<_, std::io::Error>(Bytes::from(chunk)));
-        let body = Body::from_stream(futures_util::stream::iter(chunks));
-        let (status, body) = call(
-            app(Registry::standard(), 1000),
-            "POST",
-            "/transform/cummingsify",
-            body,
-        )
-        .await;
+        let (status, body) = post_chunked(["A".repeat(600), "B".repeat(400)]).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, "a".repeat(600) + &"b".repeat(400));
     }
