@@ -25,8 +25,7 @@ fn serve_transform_and_test_end_to_end() {
         server.banner
     );
     let port = server.port.to_string();
-    poetry()
-        .args(["transform", "cummingsify", "--port", &port])
+    common::transform_cummingsify(&port)
         .write_stdin("HERE IS MY POEM")
         .assert()
         .success()
@@ -45,8 +44,7 @@ fn poems_round_trip_exactly_from_stdin_file_and_env() {
     let port = server.port.to_string();
     let tricky = "Dots. Commas, colons: 12:34, digits 0-9.\nΑΒΓ «Ёлка» Ærø Ünïcödé. Σ ΣΑΣ.\n\n.\n";
     for poem in POEMS.iter().copied().chain([tricky, "", "."]) {
-        poetry()
-            .args(["transform", "cummingsify", "--port", &port])
+        common::transform_cummingsify(&port)
             .write_stdin(poem)
             .assert()
             .success()
@@ -151,8 +149,7 @@ fn pipelined_frames_get_one_reply_then_close() {
 
 #[test]
 fn transform_without_a_server_says_so() {
-    poetry()
-        .args(["transform", "cummingsify", "--port", &closed_port().to_string()])
+    common::transform_cummingsify(&closed_port().to_string())
         .write_stdin("POEM")
         .assert()
         .code(1)
@@ -181,8 +178,7 @@ fn transform_reports_a_reply_cut_off() {
     let (port, server) = fake_server(|mut stream| {
         stream.write_all(b"15:here is").unwrap();
     });
-    poetry()
-        .args(["transform", "cummingsify", "--port", &port.to_string()])
+    common::transform_cummingsify(&port.to_string())
         .write_stdin("HERE IS MY POEM")
         .assert()
         .code(1)
@@ -198,15 +194,8 @@ fn transform_gives_up_after_its_timeout() {
         let mut stream = stream;
         let _ = stream.read(&mut [0u8; 1]);
     });
-    poetry()
-        .args([
-            "transform",
-            "cummingsify",
-            "--port",
-            &port.to_string(),
-            "--timeout",
-            "0.5",
-        ])
+    common::transform_cummingsify(&port.to_string())
+        .args(["--timeout", "0.5"])
         .write_stdin("POEM")
         .assert()
         .code(1)
@@ -216,8 +205,7 @@ fn transform_gives_up_after_its_timeout() {
 
 #[test]
 fn transform_refuses_input_that_is_not_utf8_or_not_there() {
-    poetry()
-        .args(["transform", "cummingsify", "--port", &closed_port().to_string()])
+    common::transform_cummingsify(&closed_port().to_string())
         .write_stdin(&b"caf\xe9"[..])
         .assert()
         .code(1)

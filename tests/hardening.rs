@@ -203,15 +203,8 @@ fn the_client_refuses_a_reply_over_max_reply() {
     let (port, fake) = common::fake_server(|mut s| {
         let _ = s.write_all(b"999999999:endless");
     });
-    poetry()
-        .args([
-            "transform",
-            "cummingsify",
-            "--port",
-            &port.to_string(),
-            "--max-reply",
-            "1000",
-        ])
+    common::transform_cummingsify(&port.to_string())
+        .args(["--max-reply", "1000"])
         .write_stdin("POEM")
         .assert()
         .code(1)
@@ -247,14 +240,8 @@ fn fallback_prints_the_poem_unchanged_when_no_server_can() {
         .local_addr()
         .unwrap()
         .port();
-    poetry()
-        .args([
-            "transform",
-            "cummingsify",
-            "--port",
-            &refused.to_string(),
-            "--fallback",
-        ])
+    common::transform_cummingsify(&refused.to_string())
+        .args(["--fallback"])
         .write_stdin("HERE IS MY POEM")
         .assert()
         .success()
@@ -265,8 +252,7 @@ fn fallback_prints_the_poem_unchanged_when_no_server_can() {
 #[test]
 fn a_big_request_closed_without_reply_mentions_size_caps() {
     let server = Server::poetry(&["--max-length", "99999"]);
-    poetry()
-        .args(["transform", "cummingsify", "--port", &server.port.to_string()])
+    common::transform_cummingsify(&server.port.to_string())
         .write_stdin("A".repeat(100_000))
         .assert()
         .code(1)
@@ -387,8 +373,7 @@ fn flaky_server() -> (u16, std::thread::JoinHandle<()>) {
 #[test]
 fn the_client_retries_a_closed_connection_and_says_so() {
     let (port, server) = flaky_server();
-    poetry()
-        .args(["transform", "cummingsify", "--port", &port.to_string()])
+    common::transform_cummingsify(&port.to_string())
         .write_stdin("HERE IS MY POEM")
         .assert()
         .success()
@@ -397,8 +382,8 @@ fn the_client_retries_a_closed_connection_and_says_so() {
     server.join().unwrap();
 
     let (port, server) = flaky_server();
-    poetry()
-        .args(["transform", "cummingsify", "--port", &port.to_string(), "-q"])
+    common::transform_cummingsify(&port.to_string())
+        .args(["-q"])
         .write_stdin("HERE IS MY POEM")
         .assert()
         .success()
@@ -406,15 +391,8 @@ fn the_client_retries_a_closed_connection_and_says_so() {
     server.join().unwrap();
 
     let (port, server) = flaky_server();
-    poetry()
-        .args([
-            "transform",
-            "cummingsify",
-            "--port",
-            &port.to_string(),
-            "--retries",
-            "0",
-        ])
+    common::transform_cummingsify(&port.to_string())
+        .args(["--retries", "0"])
         .write_stdin("HERE IS MY POEM")
         .assert()
         .code(1)
@@ -441,16 +419,8 @@ fn batch_mode_writes_each_poem_and_reports_failures() {
     }
     std::fs::write(input.join("broken.txt"), b"caf\xe9").unwrap();
     let port = server.port.to_string();
-    poetry()
-        .args([
-            "transform",
-            "cummingsify",
-            "--port",
-            &port,
-            "--jobs",
-            "2",
-            "--out-dir",
-        ])
+    common::transform_cummingsify(&port)
+        .args(["--jobs", "2", "--out-dir"])
         .arg(&output)
         .arg(&input)
         .assert()
@@ -471,17 +441,8 @@ fn batch_mode_writes_each_poem_and_reports_failures() {
     // Nobody serving: with --fallback each poem is written unchanged, exit 0.
     drop(server);
     let fallback = dir.join("fallback");
-    poetry()
-        .args([
-            "transform",
-            "cummingsify",
-            "--port",
-            &port,
-            "--retries",
-            "0",
-            "--fallback",
-            "--out-dir",
-        ])
+    common::transform_cummingsify(&port)
+        .args(["--retries", "0", "--fallback", "--out-dir"])
         .arg(&fallback)
         .arg(input.join("a.txt"))
         .arg(input.join("b.txt"))

@@ -76,8 +76,7 @@ fn our_client_and_tester_work_against_the_twisted_server() {
     let server = common::twisted::server(python);
     let port = server.port.to_string();
     for poem in [CLASSIC, RICH] {
-        poetry()
-            .args(["transform", "cummingsify", "--port", &port])
+        common::transform_cummingsify(&port)
             .write_stdin(poem)
             .assert()
             .success()

@@ -202,6 +202,13 @@ pub fn poetry() -> assert_cmd::Command {
     cmd
 }
 
+/// `poetry transform cummingsify --port PORT`, the client's most common call.
+pub fn transform_cummingsify(port: &str) -> assert_cmd::Command {
+    let mut cmd = poetry();
+    cmd.args(["transform", "cummingsify", "--port", port]);
+    cmd
+}
+
 /// Stops the server with SIGTERM, checks it exits 0, and returns its log.
 pub fn stop_and_read_log(server: &mut Server) -> String {
     server.signal("TERM");
