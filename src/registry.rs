@@ -111,15 +111,21 @@ impl Registry {
 
     /// The entries a (possibly chained) name stands for, or the first unknown part.
     pub fn resolve(&self, name: &str) -> Result<Vec<&Entry>, RegistryError> {
-        name.split(CHAIN_SEPARATOR)
-            .map(|part| {
-                self.entries
-                    .get(part)
-                    .ok_or_else(|| RegistryError::UnknownTransform {
-                        name: crate::request::shorten(part).to_owned(),
-                    })
-            })
-            .collect()
+        self.chain(name).collect()
+    }
+
+    /// Each part of a (possibly chained) name, looked up in turn.
+    fn chain<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = Result<&'a Entry, RegistryError>> + use<'a, 'n> {
+        name.split(CHAIN_SEPARATOR).map(|part| {
+            self.entries
+                .get(part)
+                .ok_or_else(|| RegistryError::UnknownTransform {
+                    name: crate::request::shorten(part).to_owned(),
+                })
+        })
     }
 
     /// Transforms `poem` with the transform (or chain) called `name`.
@@ -127,9 +133,11 @@ impl Registry {
     /// A transform that panics is reported as failed: one bad request must not
     /// take down the connection's task, let alone the server.
     pub fn apply(&self, name: &str, poem: &str) -> Result<String, RegistryError> {
-        let chain = self.resolve(name)?;
+        // Every part must be known before any runs; looking them up twice is
+        // cheaper than collecting them, on the path of every request.
+        self.chain(name).try_for_each(|entry| entry.map(drop))?;
         let mut text: Option<String> = None;
-        for entry in chain {
+        for entry in self.chain(name).flatten() {
             let input = text.as_deref().unwrap_or(poem);
             let result = catch_unwind(AssertUnwindSafe(|| (entry.apply)(input)))
                 .unwrap_or_else(|panic| Err(panic_message(&*panic)));
