@@ -52,6 +52,7 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
             [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Worker threads (0: one per core available to the process)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
             [CompletionResult]::new('--proxy-protocol', '--proxy-protocol', [CompletionResultType]::ParameterName, 'Expect a PROXY protocol header (v1 or v2, as HAProxy''s send-proxy and send-proxy-v2 send) before each netstring request, and log the client it names; a connection without one is closed. Only behind a balancer')
+            [CompletionResult]::new('--check-config', '--check-config', [CompletionResultType]::ParameterName, 'Check the flags and print the settings they give as one JSON object on stdout, then exit (0 if the server would start with them, 2 if not)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')

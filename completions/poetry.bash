@@ -271,7 +271,7 @@ _poetry() {
             return 0
             ;;
         poetry__subcmd__serve)
-            opts="-v -q -h --port --http-port --metrics-port --proxy-protocol --iface --max-length --max-connections --max-buffered --timeout --shutdown-timeout --threads --color --verbose --quiet --help"
+            opts="-v -q -h --port --http-port --metrics-port --proxy-protocol --iface --max-length --max-connections --max-buffered --timeout --shutdown-timeout --threads --check-config --color --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

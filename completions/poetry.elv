@@ -48,6 +48,7 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand --threads 'Worker threads (0: one per core available to the process)'
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
             cand --proxy-protocol 'Expect a PROXY protocol header (v1 or v2, as HAProxy''s send-proxy and send-proxy-v2 send) before each netstring request, and log the client it names; a connection without one is closed. Only behind a balancer'
+            cand --check-config 'Check the flags and print the settings they give as one JSON object on stdout, then exit (0 if the server would start with them, 2 if not)'
             cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
             cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'

@@ -52,6 +52,7 @@ complete -c poetry -n "__fish_poetry_using_subcommand serve" -l color -d 'When t
 always\t'Always colour'
 never\t'Never colour'"
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l proxy-protocol -d 'Expect a PROXY protocol header (v1 or v2, as HAProxy\'s send-proxy and send-proxy-v2 send) before each netstring request, and log the client it names; a connection without one is closed. Only behind a balancer'
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l check-config -d 'Check the flags and print the settings they give as one JSON object on stdout, then exit (0 if the server would start with them, 2 if not)'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'

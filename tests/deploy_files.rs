@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use clap::Parser;
-use poetry::cli::{Cli, Command as Subcommand, ServeArgs};
+use serde::Deserialize;
 
 const UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/poetry.service");
 const HAPROXY_CFG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/haproxy.cfg");
@@ -67,15 +66,43 @@ fn systemd_secs(value: &str) -> Duration {
     }
 }
 
-/// The unit's ExecStart, parsed as `poetry` itself parses its arguments.
+/// The settings `poetry serve --check-config` reports (the ones checked here).
+#[derive(Debug, Deserialize)]
+struct ServeArgs {
+    proxy_protocol: bool,
+    http_port: Option<u16>,
+    max_connections: usize,
+    #[serde(rename = "timeout_secs", deserialize_with = "secs")]
+    timeout: Duration,
+    #[serde(rename = "shutdown_timeout_secs", deserialize_with = "secs")]
+    shutdown_timeout: Duration,
+}
+
+fn secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    Ok(Duration::from_secs_f64(f64::deserialize(d)?))
+}
+
+/// The unit's ExecStart, read by `poetry` itself: its own argument parser
+/// and defaults, through `serve --check-config`.
 fn serve_args(exec_start: &str) -> ServeArgs {
     let words: Vec<&str> = exec_start.split_whitespace().collect();
     assert_eq!(words[0], INSTALLED_BINARY, "{exec_start}");
-    let cli = Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("ExecStart does not parse: {e}"));
-    match cli.command {
-        Subcommand::Serve(args) => args,
-        other => panic!("ExecStart runs {other:?}, not serve"),
-    }
+    assert_eq!(
+        words.get(1),
+        Some(&"serve"),
+        "ExecStart runs {exec_start:?}, not serve"
+    );
+    let out = common::poetry()
+        .args(&words[1..])
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ExecStart does not pass --check-config: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("--check-config prints JSON")
 }
 
 fn read(path: &str) -> String {

@@ -5,8 +5,8 @@ use colored::{ColoredString, Colorize};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::TestArgs;
-use crate::conformance::suite::{self, Case, Target, Verdict};
-use crate::conformance::{self, CLASSIC_REQUEST};
+use poetry::conformance::suite::{self, Case, Target, Verdict};
+use poetry::conformance::{self, CLASSIC_REQUEST};
 
 pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let addr = format!("{}:{}", args.host, args.port);

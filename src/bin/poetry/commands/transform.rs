@@ -9,9 +9,9 @@ use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::TransformArgs;
-use crate::client::{self, Client, ClientError, Options};
-use crate::codec::TWISTED_MAX_LENGTH;
-use crate::registry::{Registry, RegistryError};
+use poetry::client::{self, Client, ClientError, Options};
+use poetry::codec::TWISTED_MAX_LENGTH;
+use poetry::registry::{Registry, RegistryError};
 
 pub fn run(args: TransformArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let client = Client {

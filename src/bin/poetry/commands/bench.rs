@@ -7,11 +7,11 @@ use anyhow::{bail, Context as _};
 use colored::Colorize;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::bench::idle::{self, half_request};
-use crate::bench::procstat::Process;
-use crate::bench::report::{Report, ServerFigures};
-use crate::bench::{load, request_and_reply, Plan, Stop};
 use crate::cli::BenchArgs;
+use poetry::bench::idle::{self, half_request};
+use poetry::bench::procstat::Process;
+use poetry::bench::report::{Report, ServerFigures};
+use poetry::bench::{load, request_and_reply, Plan, Stop};
 
 /// The poem of the classic request.
 const CLASSIC_POEM: &[u8] = b"HERE IS MY POEM";

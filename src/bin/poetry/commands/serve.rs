@@ -5,8 +5,9 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
-use crate::registry::Registry;
-use crate::server::{Config, Listeners, Server};
+use crate::exit::Exit;
+use poetry::registry::Registry;
+use poetry::server::{Config, Listeners, Server};
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Config {
@@ -18,12 +19,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         proxy_protocol: args.proxy_protocol,
         ..Config::default()
     };
-    ensure_file_limit(config.max_connections)?;
-    let server = Server::new(Registry::standard(), config)?;
     let threads = match args.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
+    if args.check_config {
+        return check_config(&args, &config, threads);
+    }
+    ensure_file_limit(config.max_connections)?;
+    let server = Server::new(Registry::standard(), config)?;
     // One worker is best served by the current-thread scheduler: no work
     // stealing to pay for. Big transforms still go to the blocking pool.
     let runtime = if threads == 1 {
@@ -70,6 +74,48 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("{summary}");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The settings `poetry serve` would run with, as `--check-config` prints them.
+#[derive(serde::Serialize)]
+struct Settings<'a> {
+    iface: &'a str,
+    port: u16,
+    http_port: Option<u16>,
+    metrics_port: Option<u16>,
+    proxy_protocol: bool,
+    max_length: usize,
+    max_connections: usize,
+    max_buffered: usize,
+    timeout_secs: f64,
+    shutdown_timeout_secs: f64,
+    threads: usize,
+}
+
+/// `--check-config`: validates as a start would, prints the settings, binds nothing.
+fn check_config(args: &ServeArgs, config: &Config, threads: usize) -> anyhow::Result<ExitCode> {
+    if let Err(err) = config
+        .validate()
+        .and_then(|()| ensure_file_limit(config.max_connections))
+    {
+        eprintln!("error: {err:#}");
+        return Ok(Exit::Usage.into());
+    }
+    let settings = Settings {
+        iface: &args.iface,
+        port: args.port,
+        http_port: args.http_port,
+        metrics_port: args.metrics_port,
+        proxy_protocol: config.proxy_protocol,
+        max_length: config.max_length,
+        max_connections: config.max_connections,
+        max_buffered: config.max_buffered,
+        timeout_secs: config.timeout.as_secs_f64(),
+        shutdown_timeout_secs: config.shutdown_timeout.as_secs_f64(),
+        threads,
+    };
+    println!("{}", serde_json::to_string_pretty(&settings)?);
+    Ok(Exit::Ok.into())
 }
 
 /// A listener on `iface:port`, with the address in the error.

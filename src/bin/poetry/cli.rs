@@ -177,6 +177,11 @@ pub struct ServeArgs {
     /// Worker threads (0: one per core available to the process).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub threads: usize,
+
+    /// Check the flags and print the settings they give as one JSON object
+    /// on stdout, then exit (0 if the server would start with them, 2 if not).
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 /// `poetry transform`.

@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use crate::registry::{Registry, CHAIN_SEPARATOR};
+use poetry::registry::{Registry, CHAIN_SEPARATOR};
 
 /// The one-line poem the examples are shown on.
 const EXAMPLE_POEM: &str = "Slow Rain on the Café Roof";
