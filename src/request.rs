@@ -9,11 +9,6 @@ use bytes::Bytes;
 /// Longest transform name echoed back in errors and logs.
 const NAME_IN_MESSAGES: usize = 64;
 
-/// Longest transform name (or chain of names) accepted, in bytes, on every
-/// protocol: far above any chain a server applies, far below what a name
-/// could cost to look at.
-pub const MAX_NAME: usize = 1024;
-
 /// Why a payload is not a transform request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
@@ -23,12 +18,7 @@ pub enum RequestError {
     /// The transform name is not UTF-8.
     #[error("transform name is not UTF-8")]
     NameNotUtf8,
-    /// The transform name is longer than [`MAX_NAME`].
-    #[error("transform name of {len} bytes is longer than the maximum of {MAX_NAME}")]
-    NameTooLong {
-        /// The name's length in bytes.
-        len: usize,
-    },
+
     /// The poem is not UTF-8.
     #[error("poem is not UTF-8 (invalid byte at offset {valid_up_to})")]
     PoemNotUtf8 {
@@ -49,18 +39,13 @@ impl Request {
     /// Splits a netstring payload `<name>.<poem>` at its FIRST period.
     pub fn parse(payload: Bytes) -> Result<Self, RequestError> {
         let dot = memchr::memchr(b'.', &payload).ok_or(RequestError::NoPeriod)?;
-        if dot > MAX_NAME {
-            return Err(RequestError::NameTooLong { len: dot });
-        }
+
         let name = std::str::from_utf8(&payload[..dot]).map_err(|_| RequestError::NameNotUtf8)?;
         Self::new(name, payload.slice(dot + 1..))
     }
 
     /// A request from a name and a poem that arrived separately.
     pub fn new(name: &str, poem: Bytes) -> Result<Self, RequestError> {
-        if name.len() > MAX_NAME {
-            return Err(RequestError::NameTooLong { len: name.len() });
-        }
         if simdutf8::basic::from_utf8(&poem).is_err() {
             // The fast check only says yes or no; the slow one says where.
             let valid_up_to = std::str::from_utf8(&poem).map_or_else(|e| e.valid_up_to(), |s| s.len());
@@ -139,18 +124,6 @@ mod tests {
             Request::parse(Bytes::from_static(b"\xff.a")).unwrap_err(),
             RequestError::NameNotUtf8
         );
-    }
-
-    #[test]
-    fn names_are_capped_on_every_path() {
-        let long = "a".repeat(MAX_NAME + 1);
-        let payload = Bytes::from(format!("{long}.poem"));
-        assert_eq!(
-            Request::parse(payload).unwrap_err(),
-            RequestError::NameTooLong { len: MAX_NAME + 1 }
-        );
-        assert!(Request::new(&long, Bytes::new()).is_err());
-        assert!(Request::new(&long[1..], Bytes::new()).is_ok());
     }
 
     #[test]

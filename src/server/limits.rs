@@ -15,10 +15,6 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 /// thus never touch the budget, and never wait behind large ones.
 pub const FREE_PER_CONNECTION: usize = 16 * 1024;
 
-/// How far ahead of the bytes received a connection reserves budget: the
-/// most a client holds beyond what it has actually sent.
-pub const RESERVE_STEP: usize = 64 * 1024;
-
 /// The limit warning is repeated at most this often while the limit holds.
 const LIMIT_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -228,16 +224,22 @@ impl Drop for IpSlot {
 /// and replies until they are written. Cheap to clone: clones share the budget.
 ///
 /// A request reserves as its bytes arrive, waiting (in arrival order) while
-/// the budget is spent. A reply is charged without waiting, since it already
-/// exists: when the budget cannot cover it, the shortfall is a debt that the
-/// next bytes given back pay off before anyone else may reserve them. So the
-/// bytes held stay within the budget plus the replies charged into debt.
+/// the budget is spent. Requests that hold part of the budget and wait for
+/// more could wait on each other for ever; so one exchange at a time, the
+/// first to find the budget spent, takes the *lane* and reads past it, and
+/// some request always progresses. A reply is charged without waiting,
+/// since it already exists. What the lane and replies take beyond the budget
+/// is a debt that the next bytes given back pay off before anyone else may
+/// reserve them. So the bytes held stay within the budget, plus one request
+/// in the lane, plus replies charged while the budget was spent.
 #[derive(Debug, Clone)]
 pub struct Budget(Arc<BudgetState>);
 
 #[derive(Debug)]
 struct BudgetState {
     bytes: Semaphore,
+    /// One permit: the exchange holding it never waits for the budget.
+    lane: Semaphore,
     max: usize,
     debt: Mutex<Debt>,
     /// True while some debt is unpaid: the common path checks this, not the lock.
@@ -263,6 +265,8 @@ pub struct Held {
     permits: usize,
     /// Bytes charged into debt.
     owed: usize,
+    /// Holds the budget's lane.
+    in_lane: bool,
 }
 
 impl Budget {
@@ -271,6 +275,7 @@ impl Budget {
         let max = max.min(Semaphore::MAX_PERMITS);
         Self(Arc::new(BudgetState {
             bytes: Semaphore::new(max),
+            lane: Semaphore::new(1),
             max,
             debt: Mutex::new(Debt::default()),
             in_debt: AtomicBool::new(false),
@@ -343,22 +348,29 @@ impl Held {
     }
 
     /// Makes sure `total` bytes are covered, waiting (in arrival order) while
-    /// `budget` is spent.
+    /// `budget` is spent, unless this exchange takes (or holds) the lane.
     pub async fn cover(&mut self, budget: &Budget, total: usize) {
         let Some(more) = total.checked_sub(self.covered()).filter(|&n| n > 0) else {
             return;
         };
-        // The server keeps max-length within the budget and u32::MAX.
-        let count = u32::try_from(more.min(budget.0.max)).unwrap_or(u32::MAX);
-        budget
-            .0
-            .bytes
-            .acquire_many(count)
-            .await
-            .expect("the budget semaphore is never closed")
-            .forget();
         self.budget.get_or_insert_with(|| budget.clone());
-        self.permits += count as usize;
+        if !self.in_lane {
+            // The server keeps max-length within the budget and u32::MAX.
+            let count = u32::try_from(more.min(budget.0.max)).unwrap_or(u32::MAX);
+            tokio::select! {
+                biased;
+                permit = budget.0.bytes.acquire_many(count) => {
+                    permit.expect("the budget semaphore is never closed").forget();
+                    self.permits += count as usize;
+                    return;
+                }
+                lane = budget.0.lane.acquire() => {
+                    lane.expect("the lane semaphore is never closed").forget();
+                    self.in_lane = true;
+                }
+            }
+        }
+        self.owe(budget, more);
     }
 
     /// Covers exactly `total` bytes at once: gives back any excess, or
@@ -374,16 +386,20 @@ impl Held {
             budget.release(excess - from_owed, from_owed);
         } else if want > have {
             self.budget.get_or_insert_with(|| budget.clone());
-            let more = want - have;
-            let taken = budget.take_free(more);
-            self.permits += taken;
-            let short = more - taken;
-            if short > 0 {
-                let mut debt = budget.lock_debt();
-                debt.unpaid += short;
-                budget.0.in_debt.store(true, Ordering::Release);
-                self.owed += short;
-            }
+            self.owe(budget, want - have);
+        }
+    }
+
+    /// Takes `more` bytes without waiting: what is free, and the rest as debt.
+    fn owe(&mut self, budget: &Budget, more: usize) {
+        let taken = budget.take_free(more);
+        self.permits += taken;
+        let short = more - taken;
+        if short > 0 {
+            let mut debt = budget.lock_debt();
+            debt.unpaid += short;
+            budget.0.in_debt.store(true, Ordering::Release);
+            self.owed += short;
         }
     }
 }
@@ -392,6 +408,9 @@ impl Drop for Held {
     fn drop(&mut self) {
         if let Some(budget) = &self.budget {
             budget.release(self.permits, self.owed);
+            if self.in_lane {
+                budget.0.lane.add_permits(1);
+            }
         }
     }
 }
@@ -420,6 +439,12 @@ mod tests {
         assert_eq!(budget.in_use(), 0);
         assert!(covers_soon(&budget, &mut a, FREE + 60_000).await);
         assert_eq!(budget.in_use(), 60_000);
+        // The first to find the budget spent takes the lane and goes on...
+        let mut lane = Held::default();
+        assert!(covers_soon(&budget, &mut lane, FREE + 60_000).await);
+        assert!(lane.in_lane);
+        assert_eq!(budget.in_use(), 120_000);
+        // ...the next one waits.
         let mut b = Held::default();
         assert!(
             !covers_soon(&budget, &mut b, FREE + 60_000).await,
@@ -429,8 +454,39 @@ mod tests {
         let mut small = Held::default();
         assert!(covers_soon(&budget, &mut small, FREE).await);
         drop(a);
+        // What `a` gave back paid the lane's debt first.
+        assert_eq!(budget.in_use(), 60_000);
+        assert!(
+            !covers_soon(&budget, &mut b, FREE + 60_000).await,
+            "the debt is paid first"
+        );
+        drop(lane);
         assert_eq!(budget.in_use(), 0);
         assert!(covers_soon(&budget, &mut b, FREE + 60_000).await);
+        // The lane is free again for whoever finds the budget spent next.
+        let mut next = Held::default();
+        assert!(covers_soon(&budget, &mut next, FREE + 60_000).await);
+        assert!(next.in_lane);
+    }
+
+    /// Requests that each hold part of the budget and want more cannot all
+    /// wait: one reads past the budget and ends, and the rest follow.
+    #[tokio::test]
+    async fn partial_holders_never_wait_on_each_other_for_ever() {
+        let budget = Budget::new(100_000);
+        let mut holders: Vec<Held> = Vec::new();
+        for _ in 0..4 {
+            let mut held = Held::default();
+            held.cover(&budget, FREE + 25_000).await;
+            holders.push(held);
+        }
+        let mut stuck = 0;
+        for held in &mut holders {
+            if !covers_soon(&budget, held, FREE + 50_000).await {
+                stuck += 1;
+            }
+        }
+        assert_eq!(stuck, 3, "exactly one goes on, through the lane");
     }
 
     #[tokio::test]
@@ -447,9 +503,10 @@ mod tests {
         assert_eq!(budget.in_use(), 50_000);
         let mut c = Held::default();
         assert!(covers_soon(&budget, &mut c, FREE + 50_000).await);
-        assert!(!covers_soon(&budget, &mut c, FREE + 50_001).await);
+        assert!(!c.in_lane);
         drop(reply);
         assert!(covers_soon(&budget, &mut c, FREE + 100_000).await);
+        assert!(!c.in_lane, "room came back: no need for the lane");
         drop(c);
         assert_eq!(budget.in_use(), 0);
         assert_eq!(

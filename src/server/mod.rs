@@ -33,7 +33,7 @@ use tokio_util::task::TaskTracker;
 
 pub use config::{loopback, Config};
 pub use http::{HEADER_BUFFER, KEEPALIVE_LIFETIME, KEEPALIVE_REQUESTS};
-pub use limits::{Budget, PerIp, Slots, FREE_PER_CONNECTION, RESERVE_STEP};
+pub use limits::{Budget, PerIp, Slots, FREE_PER_CONNECTION};
 pub use linger::{LINGER_BYTES, LINGER_TIME};
 pub use log::{LINES_PER_SECOND, SUMMARY_EVERY};
 pub use metrics::{Metrics, Protocol};

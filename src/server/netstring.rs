@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::codec::Decoder;
 
-use super::limits::{IpSlot, Release, RESERVE_STEP};
+use super::limits::{IpSlot, Release};
 use super::pipeline::{Exchange, Failure};
 use super::{linger, proxy, Context, Protocol};
 use crate::codec::{self, NetstringCodec};
@@ -232,12 +232,6 @@ async fn respond(
         if let Some(frame) = codec.decode(&mut buf)? {
             break frame;
         }
-        // Budget is reserved a step ahead of the bytes that arrive, so a
-        // client holds no more of it than it has sent, plus one step.
-        let need = codec.declared_length().map_or(CHUNK, |len| len + 1);
-        let want = buf.len() + need.saturating_sub(buf.len()).min(RESERVE_STEP);
-        exchange.cover(want).await?;
-        let room = exchange.covered().min(want) - buf.len();
         exchange
             .within("reading the request", stream.readable())
             .await?
@@ -245,7 +239,15 @@ async fn respond(
                 what: "reading the request",
                 source,
             })?;
-        match read_some(stream, &mut buf, room.max(1)) {
+        // Budget covers bytes that have arrived, never a declared length: a
+        // client holds no more of it than it has sent.
+        let lacking = codec.declared_length().map_or(CHUNK, |len| len + 1 - buf.len());
+        let arrived = queued(stream).unwrap_or(CHUNK).min(lacking);
+        exchange.cover(buf.len() + arrived).await?;
+        // Nothing queued yet readable: the end of the stream, or a byte
+        // that arrived since (one uncovered byte at most).
+        let room = arrived.max(1);
+        match read_some(stream, &mut buf, room) {
             Ok(0) => match codec.decode_eof(&mut buf)? {
                 Some(frame) => break frame,
                 None => {
@@ -293,6 +295,21 @@ async fn respond(
             what: "closing",
             source,
         })
+}
+
+/// Bytes waiting in the socket's receive queue (`FIONREAD`).
+#[cfg(unix)]
+fn queued(stream: &TcpStream) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer.
+    let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::FIONREAD, &mut queued) };
+    (rc == 0).then(|| usize::try_from(queued).unwrap_or(0))
+}
+
+#[cfg(not(unix))]
+fn queued(_stream: &TcpStream) -> Option<usize> {
+    None
 }
 
 /// Reads what the socket holds now, at most `room` bytes, without blocking.

@@ -270,11 +270,6 @@ impl<'a> Exchange<'a> {
         }
     }
 
-    /// Bytes the budget covers for this exchange now.
-    pub(super) fn covered(&self) -> usize {
-        self.held.covered()
-    }
-
     /// Transforms the request: the chain is resolved within `--max-chain`,
     /// heavy work goes to the pool, the deadline covers waiting and working,
     /// and the reply, within `--max-reply`, is charged to the budget in place
@@ -301,10 +296,7 @@ impl<'a> Exchange<'a> {
             apply_chain(&chain, request.poem(), &between)
         } else {
             let job = move || apply_chain(&chain, request.poem(), &between);
-            match self
-                .within("waiting for a transform thread", ctx.pool.run(job))
-                .await?
-            {
+            match self.within("transforming", ctx.pool.run(job)).await? {
                 Ok(reply) => reply,
                 // The registry catches panics; this is the thread itself failing.
                 Err(err) => Err(Failure::Transform(RegistryError::TransformFailed {
