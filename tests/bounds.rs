@@ -185,13 +185,23 @@ fn scrape(port: u16) -> String {
 
 #[test]
 fn the_deadline_covers_the_transform_and_stops_a_chain_between_steps() {
-    let mut server = Server::poetry(&["--timeout", "1", "--max-chain", "400"]);
+    let mut server = Server::poetry(&["--timeout", "1", "--max-chain", "400", "--metrics-port", "0"]);
     let poem = "some words to turn ".repeat(50_000);
     let chain = ["reverse-words"; 400].join("+");
-    // About a second a hundred steps here: far past the one-second deadline.
+    // A hundred steps take about a second here: far past the deadline.
     let (reply, took) = timed(&server.addr(), &netstring(format!("{chain}.{poem}").as_bytes()));
     assert_eq!(reply, b"");
     assert!(took < Duration::from_secs(3), "cut off after {took:?}");
+    // The chain itself stopped (within a step), giving its thread back.
+    let metrics = server.metrics_port.unwrap();
+    let cut = Instant::now();
+    while !scrape(metrics).contains("poetry_transforms_running 0") {
+        assert!(
+            cut.elapsed() < Duration::from_secs(2),
+            "the chain went on running past its deadline"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let log = stop_and_read_log(&mut server);
     assert!(log.contains("timed out after 1 s while transforming"), "{log}");
 }
