@@ -25,6 +25,9 @@ _poetry() {
             poetry,help)
                 cmd="poetry__subcmd__help"
                 ;;
+            poetry,recite)
+                cmd="poetry__subcmd__recite"
+                ;;
             poetry,serve)
                 cmd="poetry__subcmd__serve"
                 ;;
@@ -46,6 +49,9 @@ _poetry() {
             poetry__subcmd__help,help)
                 cmd="poetry__subcmd__help__subcmd__help"
                 ;;
+            poetry__subcmd__help,recite)
+                cmd="poetry__subcmd__help__subcmd__recite"
+                ;;
             poetry__subcmd__help,serve)
                 cmd="poetry__subcmd__help__subcmd__serve"
                 ;;
@@ -65,7 +71,7 @@ _poetry() {
 
     case "${cmd}" in
         poetry)
-            opts="-v -q -h -V --color --verbose --quiet --help --version serve transform test bench transforms completions help"
+            opts="-v -q -h -V --color --verbose --quiet --help --version serve transform test bench recite transforms completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -159,7 +165,7 @@ _poetry() {
             return 0
             ;;
         poetry__subcmd__help)
-            opts="serve transform test bench transforms completions help"
+            opts="serve transform test bench recite transforms completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -201,6 +207,20 @@ _poetry() {
             return 0
             ;;
         poetry__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        poetry__subcmd__help__subcmd__recite)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -263,6 +283,52 @@ _poetry() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        poetry__subcmd__recite)
+            opts="-v -q -h --port --iface --delay --num-bytes --netstring --max-connections --timeout --shutdown-timeout --color --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --iface)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --num-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shutdown-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

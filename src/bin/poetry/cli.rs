@@ -108,6 +108,22 @@ pub enum Command {
         Exits 0 when every request got the right reply, 1 when any failed or the run could not start.")]
     Bench(BenchArgs),
 
+    /// Recite a poem to every client that connects, slowly: the tutorial's poetry server.
+    #[command(after_help = "Examples:\n  \
+        poetry recite poems/the-harbour-at-dusk.txt                       # 10 bytes every 0.7 s, on any free port\n  \
+        poetry recite poems/kitchen-inventory.txt --port 10001 --delay 0  # the fast server: all at once\n  \
+        poetry recite poems/the-harbour-at-dusk.txt --netstring --num-bytes 32 --delay 0.2\n\n\
+        Once listening, it prints `Reciting FILE on HOST:PORT.` on stdout. Every client gets the \
+        whole poem, in pieces of --num-bytes every --delay seconds, and then the connection closes; \
+        clients are served at once, up to --max-connections. With --netstring the poem goes out as \
+        one netstring (`LENGTH:POEM,`, still paced), so a client can tell a whole poem from a cut-off \
+        one. A client must take the poem within the pauses plus --timeout, or it is cut off. Nothing \
+        a client sends is used (at most 4 KiB is read and dropped). SIGINT (Ctrl-C) or SIGTERM stops \
+        accepting at once; recitals in flight send the rest without pauses (up to --shutdown-timeout), \
+        and it exits 0. Exits 1 when the poem cannot be read or the port cannot be listened on, 2 on \
+        a bad command line.")]
+    Recite(ReciteArgs),
+
     /// List the transforms this build knows.
     #[command(after_help = "Examples:\n  \
         poetry transforms\n  \
@@ -305,6 +321,45 @@ pub struct BenchArgs {
     /// server's memory per connection.
     #[arg(long, requires = "server_pid", value_name = "N")]
     pub idle: Option<usize>,
+}
+
+/// `poetry recite`.
+#[derive(Debug, Args)]
+pub struct ReciteArgs {
+    /// The poem to recite.
+    pub file: PathBuf,
+
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Interface (address) to listen on.
+    #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
+    pub iface: String,
+
+    /// Seconds between two pieces of the poem (0: the whole poem at once).
+    #[arg(long, default_value = "0.7", value_parser = parse_secs, value_name = "SECS")]
+    pub delay: Duration,
+
+    /// Bytes in each piece.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub num_bytes: u32,
+
+    /// Send the poem as one netstring, so that a client can tell a cut-off poem.
+    #[arg(long)]
+    pub netstring: bool,
+
+    /// Clients served at once; more wait in the accept backlog.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub max_connections: u32,
+
+    /// Seconds a client gets to take the poem, beyond the pauses between pieces.
+    #[arg(long, default_value = "30", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: Duration,
+
+    /// Seconds that recitals in flight get to finish after SIGINT or SIGTERM.
+    #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
+    pub shutdown_timeout: Duration,
 }
 
 /// Parses a byte count such as `99999`, `64KiB` or `1MiB`.
