@@ -31,7 +31,8 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand transform 'Send a poem to a server and print the transformed poem'
             cand test 'Check a server with the classic round trip (or the whole conformance suite)'
             cand bench 'Load a server with many requests at once, check every reply, and report throughput and latency'
-            cand recite 'Recite a poem to every client that connects, slowly: the tutorial''s poetry server'
+            cand recite 'Recite a poem to every client that connects, paced: the tutorial''s poetry server'
+            cand get 'Download poems from poetry servers at once: the tutorial''s get-poetry client'
             cand transforms 'List the transforms this build knows'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -125,6 +126,21 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'poetry;get'= {
+            cand --transform 'Send each poem through this transform (a `+` chain too) at the --via server'
+            cand --via 'The transformation server, as [HOST:]PORT'
+            cand --out-dir 'Write each poem to DIR/N_HOST_PORT.txt instead of stdout'
+            cand --timeout 'Seconds for each whole download (and again for its transform)'
+            cand --max-size 'Largest poem accepted from a server'
+            cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand --netstring 'Each server sends its poem as one netstring (`poetry recite --netstring`)'
+            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'poetry;transforms'= {
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
             cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
@@ -148,7 +164,8 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand transform 'Send a poem to a server and print the transformed poem'
             cand test 'Check a server with the classic round trip (or the whole conformance suite)'
             cand bench 'Load a server with many requests at once, check every reply, and report throughput and latency'
-            cand recite 'Recite a poem to every client that connects, slowly: the tutorial''s poetry server'
+            cand recite 'Recite a poem to every client that connects, paced: the tutorial''s poetry server'
+            cand get 'Download poems from poetry servers at once: the tutorial''s get-poetry client'
             cand transforms 'List the transforms this build knows'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -162,6 +179,8 @@ set edit:completion:arg-completer[poetry] = {|@words|
         &'poetry;help;bench'= {
         }
         &'poetry;help;recite'= {
+        }
+        &'poetry;help;get'= {
         }
         &'poetry;help;transforms'= {
         }

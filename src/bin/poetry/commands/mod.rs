@@ -2,6 +2,7 @@
 
 mod bench;
 mod completions;
+mod get;
 mod recite;
 mod serve;
 mod test;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> ExitCode {
             term::init_logging(cli.verbose, cli.quiet, color);
             recite::run(args)
         }
+        Command::Get(args) => get::run(args, cli.quiet > 0),
         Command::Transforms => transforms::run(),
         Command::Completions { shell } => completions::run(shell),
     };
