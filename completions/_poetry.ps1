@@ -34,6 +34,8 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
             [CompletionResult]::new('transform', 'transform', [CompletionResultType]::ParameterValue, 'Send a poem to a server and print the transformed poem')
             [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Check a server with the classic round trip (or the whole conformance suite)')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load a server with many requests at once, check every reply, and report throughput and latency')
+            [CompletionResult]::new('recite', 'recite', [CompletionResultType]::ParameterValue, 'Recite a poem to every client that connects, paced: the tutorial''s poetry server')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download poems from poetry servers at once: the tutorial''s get-poetry client')
             [CompletionResult]::new('transforms', 'transforms', [CompletionResultType]::ParameterValue, 'List the transforms this build knows')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -115,6 +117,40 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'poetry;recite' {
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on (0: any free port)')
+            [CompletionResult]::new('--iface', '--iface', [CompletionResultType]::ParameterName, 'Interface (address) to listen on')
+            [CompletionResult]::new('--delay', '--delay', [CompletionResultType]::ParameterName, 'Seconds between two pieces of the poem (0: the whole poem at once)')
+            [CompletionResult]::new('--num-bytes', '--num-bytes', [CompletionResultType]::ParameterName, 'Bytes in each piece')
+            [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Clients served at once; more wait in the accept backlog')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds a client gets to take the poem, beyond the pauses between pieces')
+            [CompletionResult]::new('--shutdown-timeout', '--shutdown-timeout', [CompletionResultType]::ParameterName, 'Seconds that recitals in flight get to finish after SIGINT or SIGTERM')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
+            [CompletionResult]::new('--netstring', '--netstring', [CompletionResultType]::ParameterName, 'Send the poem as one netstring, so that a client can tell a cut-off poem')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'poetry;get' {
+            [CompletionResult]::new('--transform', '--transform', [CompletionResultType]::ParameterName, 'Send each poem through this transform (a `+` chain too) at the --via server')
+            [CompletionResult]::new('--via', '--via', [CompletionResultType]::ParameterName, 'The transformation server, as [HOST:]PORT')
+            [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'Write each poem to DIR/N_HOST_PORT.txt instead of stdout')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds for each whole download (and again for its transform)')
+            [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Largest poem accepted from a server')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
+            [CompletionResult]::new('--netstring', '--netstring', [CompletionResultType]::ParameterName, 'Each server sends its poem as one netstring (`poetry recite --netstring`)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'poetry;transforms' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
@@ -140,6 +176,8 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
             [CompletionResult]::new('transform', 'transform', [CompletionResultType]::ParameterValue, 'Send a poem to a server and print the transformed poem')
             [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Check a server with the classic round trip (or the whole conformance suite)')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load a server with many requests at once, check every reply, and report throughput and latency')
+            [CompletionResult]::new('recite', 'recite', [CompletionResultType]::ParameterValue, 'Recite a poem to every client that connects, paced: the tutorial''s poetry server')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download poems from poetry servers at once: the tutorial''s get-poetry client')
             [CompletionResult]::new('transforms', 'transforms', [CompletionResultType]::ParameterValue, 'List the transforms this build knows')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -155,6 +193,12 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
             break
         }
         'poetry;help;bench' {
+            break
+        }
+        'poetry;help;recite' {
+            break
+        }
+        'poetry;help;get' {
             break
         }
         'poetry;help;transforms' {

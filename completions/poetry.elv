@@ -31,6 +31,8 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand transform 'Send a poem to a server and print the transformed poem'
             cand test 'Check a server with the classic round trip (or the whole conformance suite)'
             cand bench 'Load a server with many requests at once, check every reply, and report throughput and latency'
+            cand recite 'Recite a poem to every client that connects, paced: the tutorial''s poetry server'
+            cand get 'Download poems from poetry servers at once: the tutorial''s get-poetry client'
             cand transforms 'List the transforms this build knows'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -107,6 +109,38 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'poetry;recite'= {
+            cand --port 'Port to listen on (0: any free port)'
+            cand --iface 'Interface (address) to listen on'
+            cand --delay 'Seconds between two pieces of the poem (0: the whole poem at once)'
+            cand --num-bytes 'Bytes in each piece'
+            cand --max-connections 'Clients served at once; more wait in the accept backlog'
+            cand --timeout 'Seconds a client gets to take the poem, beyond the pauses between pieces'
+            cand --shutdown-timeout 'Seconds that recitals in flight get to finish after SIGINT or SIGTERM'
+            cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand --netstring 'Send the poem as one netstring, so that a client can tell a cut-off poem'
+            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'poetry;get'= {
+            cand --transform 'Send each poem through this transform (a `+` chain too) at the --via server'
+            cand --via 'The transformation server, as [HOST:]PORT'
+            cand --out-dir 'Write each poem to DIR/N_HOST_PORT.txt instead of stdout'
+            cand --timeout 'Seconds for each whole download (and again for its transform)'
+            cand --max-size 'Largest poem accepted from a server'
+            cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand --netstring 'Each server sends its poem as one netstring (`poetry recite --netstring`)'
+            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'poetry;transforms'= {
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
             cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
@@ -130,6 +164,8 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand transform 'Send a poem to a server and print the transformed poem'
             cand test 'Check a server with the classic round trip (or the whole conformance suite)'
             cand bench 'Load a server with many requests at once, check every reply, and report throughput and latency'
+            cand recite 'Recite a poem to every client that connects, paced: the tutorial''s poetry server'
+            cand get 'Download poems from poetry servers at once: the tutorial''s get-poetry client'
             cand transforms 'List the transforms this build knows'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -141,6 +177,10 @@ set edit:completion:arg-completer[poetry] = {|@words|
         &'poetry;help;test'= {
         }
         &'poetry;help;bench'= {
+        }
+        &'poetry;help;recite'= {
+        }
+        &'poetry;help;get'= {
         }
         &'poetry;help;transforms'= {
         }

@@ -35,6 +35,8 @@ complete -c poetry -n "__fish_poetry_needs_command" -f -a "serve" -d 'Run the tr
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "transform" -d 'Send a poem to a server and print the transformed poem'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "test" -d 'Check a server with the classic round trip (or the whole conformance suite)'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "bench" -d 'Load a server with many requests at once, check every reply, and report throughput and latency'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "recite" -d 'Recite a poem to every client that connects, paced: the tutorial\'s poetry server'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "get" -d 'Download poems from poetry servers at once: the tutorial\'s get-poetry client'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "transforms" -d 'List the transforms this build knows'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -98,6 +100,32 @@ complete -c poetry -n "__fish_poetry_using_subcommand bench" -l json -d 'Print o
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l port -d 'Port to listen on (0: any free port)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l iface -d 'Interface (address) to listen on' -r
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l delay -d 'Seconds between two pieces of the poem (0: the whole poem at once)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l num-bytes -d 'Bytes in each piece' -r
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l max-connections -d 'Clients served at once; more wait in the accept backlog' -r
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l timeout -d 'Seconds a client gets to take the poem, beyond the pauses between pieces' -r
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l shutdown-timeout -d 'Seconds that recitals in flight get to finish after SIGINT or SIGTERM' -r
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l netstring -d 'Send the poem as one netstring, so that a client can tell a cut-off poem'
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c poetry -n "__fish_poetry_using_subcommand get" -l transform -d 'Send each poem through this transform (a `+` chain too) at the --via server' -r
+complete -c poetry -n "__fish_poetry_using_subcommand get" -l via -d 'The transformation server, as [HOST:]PORT' -r
+complete -c poetry -n "__fish_poetry_using_subcommand get" -l out-dir -d 'Write each poem to DIR/N_HOST_PORT.txt instead of stdout' -r -F
+complete -c poetry -n "__fish_poetry_using_subcommand get" -l timeout -d 'Seconds for each whole download (and again for its transform)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand get" -l max-size -d 'Largest poem accepted from a server' -r
+complete -c poetry -n "__fish_poetry_using_subcommand get" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c poetry -n "__fish_poetry_using_subcommand get" -l netstring -d 'Each server sends its poem as one netstring (`poetry recite --netstring`)'
+complete -c poetry -n "__fish_poetry_using_subcommand get" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand get" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+complete -c poetry -n "__fish_poetry_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c poetry -n "__fish_poetry_using_subcommand transforms" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
@@ -110,10 +138,12 @@ never\t'Never colour'"
 complete -c poetry -n "__fish_poetry_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
 complete -c poetry -n "__fish_poetry_using_subcommand completions" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench transforms completions help" -f -a "serve" -d 'Run the transformation server'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench transforms completions help" -f -a "transform" -d 'Send a poem to a server and print the transformed poem'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench transforms completions help" -f -a "test" -d 'Check a server with the classic round trip (or the whole conformance suite)'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench transforms completions help" -f -a "bench" -d 'Load a server with many requests at once, check every reply, and report throughput and latency'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench transforms completions help" -f -a "transforms" -d 'List the transforms this build knows'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench transforms completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench transforms completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "serve" -d 'Run the transformation server'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "transform" -d 'Send a poem to a server and print the transformed poem'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "test" -d 'Check a server with the classic round trip (or the whole conformance suite)'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "bench" -d 'Load a server with many requests at once, check every reply, and report throughput and latency'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "recite" -d 'Recite a poem to every client that connects, paced: the tutorial\'s poetry server'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "get" -d 'Download poems from poetry servers at once: the tutorial\'s get-poetry client'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "transforms" -d 'List the transforms this build knows'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -108,6 +108,47 @@ pub enum Command {
         Exits 0 when every request got the right reply, 1 when any failed or the run could not start.")]
     Bench(BenchArgs),
 
+    /// Recite a poem to every client that connects, paced: the tutorial's poetry server.
+    #[command(after_help = "Examples:\n  \
+        poetry recite poems/the-harbour-at-dusk.txt                       # 10 bytes every 0.7 s, on any free port\n  \
+        poetry recite poems/kitchen-inventory.txt --port 10001 --delay 0  # the fast server: all at once\n  \
+        poetry recite poems/the-harbour-at-dusk.txt --netstring --num-bytes 32 --delay 0.2\n\n\
+        Once listening, it prints `Reciting FILE on HOST:PORT.` on stdout. Every client gets the \
+        whole poem, in pieces of --num-bytes every --delay seconds, and then the connection closes; \
+        clients are served at once, up to --max-connections. With --netstring the poem goes out as \
+        one netstring (`LENGTH:POEM,`, still paced), so a client can tell a whole poem from a cut-off \
+        one. A client must take the poem within the pauses plus --timeout, or it is cut off. Nothing \
+        a client sends is used (at most 4 KiB is read and dropped). SIGINT (Ctrl-C) or SIGTERM stops \
+        accepting at once; recitals in flight send the rest without pauses (up to --shutdown-timeout), \
+        and it exits 0. Exits 1 when the poem cannot be read or the port cannot be listened on, 2 on \
+        a bad command line.")]
+    Recite(ReciteArgs),
+
+    /// Download poems from poetry servers at once: the tutorial's get-poetry client.
+    #[command(after_help = "Examples:\n  \
+        poetry get 10001 10002 10003                  # three servers on 127.0.0.1, poems in that order\n  \
+        poetry get 10001 otherhost:10002 --out-dir poems-got/\n  \
+        poetry get 10001 --netstring                  # a server run with `poetry recite --netstring`\n  \
+        poetry get 10001 10002 --transform cummingsify --via 11000\n\n\
+        Addresses are [HOST:]PORT; a bare port means 127.0.0.1, and an IPv6 host goes in brackets \
+        ([::1]:10001). Every download runs at once; the poems are written to stdout byte for byte, in \
+        the order given (or, with --out-dir, each to DIR/N_HOST_PORT.txt, N its place in the list). \
+        On a terminal, stderr shows one progress line per server; otherwise one line per server when \
+        it is done. A plain poem is whatever arrives before the server closes; with --netstring the \
+        poem must be one netstring, and a cut-off poem is reported as such. With --transform, each \
+        poem is sent to the transformation server at --via as `NAME.POEM`; when that fails, the \
+        original poem is kept and a warning goes to stderr.\n\n\
+        Exit codes:\n  \
+        0  every poem arrived (a failed transform keeps the original poem, and still counts)\n  \
+        1  a poem could not be written\n  \
+        2  the command line is wrong\n  \
+        3  a server could not be reached\n  \
+        5  a download took longer than --timeout (or its connection longer than 5 s)\n  \
+        6  a poem was cut off, was not a netstring (--netstring), or was larger than --max-size\n\
+        When several downloads fail, the code is that of the first in the order given; the other \
+        poems are still written.")]
+    Get(GetArgs),
+
     /// List the transforms this build knows.
     #[command(after_help = "Examples:\n  \
         poetry transforms\n  \
@@ -305,6 +346,78 @@ pub struct BenchArgs {
     /// server's memory per connection.
     #[arg(long, requires = "server_pid", value_name = "N")]
     pub idle: Option<usize>,
+}
+
+/// `poetry recite`.
+#[derive(Debug, Args)]
+pub struct ReciteArgs {
+    /// The poem to recite.
+    pub file: PathBuf,
+
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Interface (address) to listen on.
+    #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
+    pub iface: String,
+
+    /// Seconds between two pieces of the poem (0: the whole poem at once).
+    #[arg(long, default_value = "0.7", value_parser = parse_secs, value_name = "SECS")]
+    pub delay: Duration,
+
+    /// Bytes in each piece.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub num_bytes: u32,
+
+    /// Send the poem as one netstring, so that a client can tell a cut-off poem.
+    #[arg(long)]
+    pub netstring: bool,
+
+    /// Clients served at once; more wait in the accept backlog.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub max_connections: u32,
+
+    /// Seconds a client gets to take the poem, beyond the pauses between pieces.
+    #[arg(long, default_value = "30", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: Duration,
+
+    /// Seconds that recitals in flight get to finish after SIGINT or SIGTERM.
+    #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
+    pub shutdown_timeout: Duration,
+}
+
+/// `poetry get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The poetry servers, as [HOST:]PORT (a bare port means 127.0.0.1).
+    #[arg(required = true, value_parser = poetry::get::parse_address, value_name = "[HOST:]PORT")]
+    pub servers: Vec<String>,
+
+    /// Each server sends its poem as one netstring (`poetry recite --netstring`).
+    #[arg(long)]
+    pub netstring: bool,
+
+    /// Send each poem through this transform (a `+` chain too) at the --via server.
+    #[arg(long, value_name = "NAME")]
+    pub transform: Option<String>,
+
+    /// The transformation server, as [HOST:]PORT.
+    #[arg(long, requires = "transform", default_value = "localhost:11000",
+          value_parser = poetry::get::parse_address, value_name = "[HOST:]PORT")]
+    pub via: String,
+
+    /// Write each poem to DIR/N_HOST_PORT.txt instead of stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+
+    /// Seconds for each whole download (and again for its transform).
+    #[arg(long, default_value = "300", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: Duration,
+
+    /// Largest poem accepted from a server.
+    #[arg(long, default_value = "16MiB", value_parser = parse_bytes, value_name = "BYTES")]
+    pub max_size: usize,
 }
 
 /// Parses a byte count such as `99999`, `64KiB` or `1MiB`.

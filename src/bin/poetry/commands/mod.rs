@@ -2,6 +2,8 @@
 
 mod bench;
 mod completions;
+mod get;
+mod recite;
 mod serve;
 mod test;
 mod transform;
@@ -23,6 +25,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Transform(args) => transform::run(args, cli.quiet > 0),
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Recite(args) => {
+            term::init_logging(cli.verbose, cli.quiet, color);
+            recite::run(args)
+        }
+        Command::Get(args) => get::run(args, cli.quiet > 0),
         Command::Transforms => transforms::run(),
         Command::Completions { shell } => completions::run(shell),
     };
