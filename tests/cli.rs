@@ -115,6 +115,7 @@ fn the_server_survives_every_malformed_request() {
     for reason in [
         "where a length digit or ':' was expected",
         "empty length",
+        "leading zero",
         "where ',' was expected",
         "more than the 5 digits",
         "exceeds the maximum of 50000 bytes",
