@@ -225,7 +225,7 @@ fn test_fails_without_a_server() {
     poetry()
         .args(["test", &closed_port().to_string(), "--host", "127.0.0.1"])
         .assert()
-        .code(1)
+        .code(3)
         .stdout("")
         .stderr(predicate::str::contains("FAIL").and(predicate::str::contains("connection refused")));
 }
