@@ -33,7 +33,7 @@ complete -c poetry -n "__fish_poetry_needs_command" -s h -l help -d 'Print help 
 complete -c poetry -n "__fish_poetry_needs_command" -s V -l version -d 'Print version'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "serve" -d 'Run the transformation server'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "transform" -d 'Send a poem to a server and print the transformed poem'
-complete -c poetry -n "__fish_poetry_needs_command" -f -a "test" -d 'Check a server with the classic round trip (or the whole conformance suite)'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "test" -d 'Check any server of the protocol: the classic round trip, or the conformance suite'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "bench" -d 'Load a server with many requests at once, check every reply, and report throughput and latency'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "recite" -d 'Recite a poem to every client that connects, paced: the tutorial\'s poetry server'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "get" -d 'Download poems from poetry servers at once: the tutorial\'s get-poetry client'
@@ -74,12 +74,20 @@ complete -c poetry -n "__fish_poetry_using_subcommand transform" -l fallback -d 
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c poetry -n "__fish_poetry_using_subcommand test" -l host -d 'The server\'s host' -r
-complete -c poetry -n "__fish_poetry_using_subcommand test" -l timeout -d 'Seconds allowed for each network step' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l host -d 'The server\'s host, when [HOST:]PORT names none' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l port -d 'The server\'s port, when [HOST:]PORT is not given' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l timeout -d 'Seconds each case, or the round trip, may take in all' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l max-length -d 'The server\'s maximum request length (its --max-length), for the cases at and over it (accepts suffixes: 99999, 64KiB, 1MiB) [default: 99999, as Twisted]' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l case -d 'Run only the cases whose id matches PATTERN (a glob such as \'frame.*\'); repeatable' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l skip -d 'Skip the cases whose id matches PATTERN (a glob); repeatable' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l junit -d 'Also write the report as JUnit XML to FILE' -r -F
 complete -c poetry -n "__fish_poetry_using_subcommand test" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c poetry -n "__fish_poetry_using_subcommand test" -l suite -d 'Run the whole conformance suite instead of the one round trip'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l suite -d 'Run the conformance suite instead of the one round trip'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l strict -d 'Fail the cases where the protocol leaves a behaviour open and the server took another path (DIFFERS)'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l json -d 'Print the report as one JSON object on stdout instead of the table'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l list -d 'List the cases (id, MUST or open, rule) and exit; with --json, as JSON'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -140,7 +148,7 @@ complete -c poetry -n "__fish_poetry_using_subcommand completions" -s q -l quiet
 complete -c poetry -n "__fish_poetry_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "serve" -d 'Run the transformation server'
 complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "transform" -d 'Send a poem to a server and print the transformed poem'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "test" -d 'Check a server with the classic round trip (or the whole conformance suite)'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "test" -d 'Check any server of the protocol: the classic round trip, or the conformance suite'
 complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "bench" -d 'Load a server with many requests at once, check every reply, and report throughput and latency'
 complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "recite" -d 'Recite a poem to every client that connects, paced: the tutorial\'s poetry server'
 complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "get" -d 'Download poems from poetry servers at once: the tutorial\'s get-poetry client'

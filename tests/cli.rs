@@ -115,6 +115,7 @@ fn the_server_survives_every_malformed_request() {
     for reason in [
         "where a length digit or ':' was expected",
         "empty length",
+        "leading zero",
         "where ',' was expected",
         "more than the 5 digits",
         "exceeds the maximum of 50000 bytes",
@@ -224,7 +225,7 @@ fn test_fails_without_a_server() {
     poetry()
         .args(["test", &closed_port().to_string(), "--host", "127.0.0.1"])
         .assert()
-        .code(1)
+        .code(3)
         .stdout("")
         .stderr(predicate::str::contains("FAIL").and(predicate::str::contains("connection refused")));
 }

@@ -80,14 +80,33 @@ pub enum Command {
         and the exit code is non-zero if any failed. Errors go to stderr, with a non-zero exit code.")]
     Transform(TransformArgs),
 
-    /// Check a server with the classic round trip (or the whole conformance suite).
+    /// Check any server of the protocol: the classic round trip, or the conformance suite.
     #[command(after_help = "Examples:\n  \
-        poetry test 11000\n  \
-        poetry test 11000 --host 127.0.0.1\n  \
-        poetry test 11000 --suite\n\n\
-        Sends exactly `27:cummingsify.HERE IS MY POEM,`, prints the raw reply on stdout, and a \
-        verdict on stderr. Exits 0 only when the reply is exactly `15:here is my poem,` and the \
-        server then closes the connection.")]
+        poetry test 11000                                # the classic round trip\n  \
+        poetry test otherhost:11000 --timeout 2\n  \
+        poetry test 11000 --suite                        # every case; the server's cap is 99999\n  \
+        poetry test 11000 --suite --max-length 1MiB      # a server started with --max-length 1MiB\n  \
+        poetry test 11000 --case 'frame.*' --skip frame.one-byte-writes\n  \
+        poetry test 11000 --suite --json > report.json --junit report.xml\n  \
+        poetry test --list\n\n\
+        Without --suite, sends exactly `27:cummingsify.HERE IS MY POEM,`, prints the raw reply on \
+        stdout and a verdict on stderr; it passes only when the reply is exactly \
+        `15:here is my poem,` and the server then closes the connection.\n\n\
+        With --suite (implied by --case, --skip, --strict, --json, --junit and --max-length), runs \
+        every case of the conformance suite, one after another, each on connections of its own. \
+        Each case checks one rule of the protocol and has an id (`poetry test --list`): MUST rules \
+        PASS or FAIL; where the protocol leaves a behaviour open (pipelined requests, half-close), \
+        another behaviour is reported as DIFFERS, which fails only under --strict. A case that does \
+        not pass shows what was sent, what was expected, what came back, and a shell line that \
+        reproduces it. The report goes to stdout (the table, or one JSON object with --json); a \
+        progress bar goes to stderr when it is a terminal. Tell the suite the server's --max-length: \
+        it sends a request of exactly that many bytes, and one byte more.\n\n\
+        The tester bounds itself: every case (and the round trip) ends within --timeout, and no \
+        read goes more than a few KiB past the reply it expects, so a server that hangs, drips or \
+        streams forever costs a case its timeout and little memory.\n\n\
+        Exit codes: 0 every case passed (DIFFERS allowed) or the round trip did; 1 a case or the \
+        round trip failed; 2 usage (a bad flag, or a --case pattern that matches no case); \
+        3 the server could not be reached at all.")]
     Test(TestArgs),
 
     /// Load a server with many requests at once, check every reply, and report throughput and latency.
@@ -280,20 +299,94 @@ pub struct TransformArgs {
 /// `poetry test`.
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// The server's port.
-    pub port: u16,
+    /// The server, as PORT or HOST:PORT [default: --host and --port].
+    #[arg(value_name = "[HOST:]PORT", value_parser = parse_server)]
+    pub server: Option<ServerArg>,
 
-    /// The server's host.
+    /// The server's host, when [HOST:]PORT names none.
     #[arg(long, env = "POETRY_HOST", default_value = "localhost")]
     pub host: String,
 
-    /// Seconds allowed for each network step.
+    /// The server's port, when [HOST:]PORT is not given.
+    #[arg(long, env = "POETRY_PORT", default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+
+    /// Seconds each case, or the round trip, may take in all.
     #[arg(long, default_value = "5", value_parser = parse_secs, value_name = "SECS")]
     pub timeout: Duration,
 
-    /// Run the whole conformance suite instead of the one round trip.
+    /// Run the conformance suite instead of the one round trip.
     #[arg(long)]
     pub suite: bool,
+
+    /// The server's maximum request length (its --max-length), for the cases
+    /// at and over it (accepts suffixes: 99999, 64KiB, 1MiB) [default: 99999, as Twisted].
+    #[arg(long, value_parser = parse_max_length, value_name = "BYTES")]
+    pub max_length: Option<usize>,
+
+    /// Fail the cases where the protocol leaves a behaviour open and the
+    /// server took another path (DIFFERS).
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Run only the cases whose id matches PATTERN (a glob such as
+    /// 'frame.*'); repeatable.
+    #[arg(long = "case", value_name = "PATTERN")]
+    pub cases: Vec<String>,
+
+    /// Skip the cases whose id matches PATTERN (a glob); repeatable.
+    #[arg(long = "skip", value_name = "PATTERN")]
+    pub skips: Vec<String>,
+
+    /// Print the report as one JSON object on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write the report as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// List the cases (id, MUST or open, rule) and exit; with --json, as JSON.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// A server given as `PORT` or `HOST:PORT` (`[ADDR]:PORT` for IPv6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerArg {
+    /// The host, when given.
+    pub host: Option<String>,
+    /// The port.
+    pub port: u16,
+}
+
+/// Parses `PORT`, `HOST:PORT` or `[IPV6]:PORT`.
+pub fn parse_server(text: &str) -> Result<ServerArg, String> {
+    if let Ok(port) = text.parse() {
+        return Ok(ServerArg { host: None, port });
+    }
+    let (host, port) = text
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.is_empty())
+        .ok_or_else(|| format!("{text:?} is neither PORT nor HOST:PORT"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("{port:?} in {text:?} is not a port (0 to 65535)"))?;
+    Ok(ServerArg {
+        host: Some(host.to_owned()),
+        port,
+    })
+}
+
+/// Parses a maximum length the suite can test with.
+pub fn parse_max_length(text: &str) -> Result<usize, String> {
+    let min = poetry::conformance::cases::MIN_MAX_LENGTH;
+    match parse_bytes(text)? {
+        bytes if bytes < min => Err(format!(
+            "the suite needs a maximum length of at least {min} bytes"
+        )),
+        bytes => Ok(bytes),
+    }
 }
 
 /// `poetry bench`.
