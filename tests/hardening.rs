@@ -354,12 +354,13 @@ fn a_thousand_stalled_big_requests_stay_within_the_budget() {
 }
 
 /// A stand-in server that closes its first connection without a reply and
-/// answers the second properly: a client with retries must get the reply.
+/// answers the next ones properly (the client's canary among them): a
+/// client with retries must get the reply.
 fn flaky_server() -> (u16, std::thread::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let handle = std::thread::spawn(move || {
-        for answer in [&b""[..], CLASSIC_REPLY] {
+        for answer in [&b""[..], CLASSIC_REPLY, CLASSIC_REPLY] {
             let (mut s, _) = listener.accept().unwrap();
             s.set_read_timeout(Some(STEP)).unwrap();
             let mut request = vec![0u8; CLASSIC.len()];
@@ -397,7 +398,7 @@ fn the_client_retries_a_closed_connection_and_says_so() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("without a reply"));
-    // Let the stand-in finish its second accept.
+    // Let the stand-in finish its last accept.
     let _ = raw_exchange(&format!("127.0.0.1:{port}"), CLASSIC);
     server.join().unwrap();
 }

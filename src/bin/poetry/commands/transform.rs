@@ -285,13 +285,14 @@ fn explain(failures: &[ClientError], name: &str, request_len: usize) -> String {
     for failure in failures {
         match failure {
             ClientError::Refused { .. }
+            | ClientError::Resolve { .. }
             | ClientError::ConnectTimeout { .. }
             | ClientError::Connect { .. } => add(
                 "  is `poetry serve` running there? Start one with `poetry serve --port 11000`, \
                  or point --host/--port (POETRY_HOST/POETRY_PORT) or --server at one."
                     .into(),
             ),
-            ClientError::NoReply { .. } => {
+            ClientError::NoReply { .. } | ClientError::Rejected { .. } => {
                 let registry = Registry::standard();
                 let known: Vec<&str> = registry.names().collect();
                 let mut text = format!(
