@@ -207,7 +207,7 @@ fn the_client_refuses_a_reply_over_max_reply() {
         .args(["--max-reply", "1000"])
         .write_stdin("POEM")
         .assert()
-        .code(1)
+        .code(6)
         .stderr(predicate::str::contains("longer than the 1000 bytes accepted"));
     fake.join().unwrap();
 }
@@ -255,7 +255,7 @@ fn a_big_request_closed_without_reply_mentions_size_caps() {
     common::transform_cummingsify(&server.port.to_string())
         .write_stdin("A".repeat(100_000))
         .assert()
-        .code(1)
+        .code(4)
         .stderr(predicate::str::contains("the server may cap request size"));
 }
 
@@ -272,7 +272,7 @@ fn bad_limits_are_refused_at_start() {
             "1MiB",
         ])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains("larger than --max-buffered"));
     poetry()
         .args(["serve", "--port", "0", "--max-length", "lots"])
@@ -391,12 +391,13 @@ fn the_client_retries_a_closed_connection_and_says_so() {
         .stderr("");
     server.join().unwrap();
 
+    // Without retries, the answered canary makes the close a refusal.
     let (port, server) = flaky_server();
     common::transform_cummingsify(&port.to_string())
         .args(["--retries", "0"])
         .write_stdin("HERE IS MY POEM")
         .assert()
-        .code(1)
+        .code(4)
         .stderr(predicate::str::contains("without a reply"));
     // Let the stand-in finish its last accept.
     let _ = raw_exchange(&format!("127.0.0.1:{port}"), CLASSIC);

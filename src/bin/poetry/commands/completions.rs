@@ -1,8 +1,7 @@
+use std::io::Write;
 use std::process::ExitCode;
 
-use clap::CommandFactory;
-
-use crate::cli::Cli;
+use crate::cli;
 
 /// The committed scripts under `completions/`, by shell.
 #[cfg_attr(not(test), allow(dead_code))]
@@ -15,41 +14,54 @@ pub const SCRIPTS: &[(clap_complete::Shell, &str)] = &[
 ];
 
 pub fn run(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
-    std::io::Write::write_all(&mut std::io::stdout(), &script(shell))?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&script(shell))?;
+    stdout.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// The completion script for `shell`, generated from the one CLI definition.
 pub fn script(shell: clap_complete::Shell) -> Vec<u8> {
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "poetry", &mut script);
+    clap_complete::generate(shell, &mut cli::command(), "poetry", &mut script);
     script
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
-    /// Regenerate with `POETRY_UPDATE_COMPLETIONS=1 cargo test --bin poetry completions`.
-    #[test]
-    fn committed_completions_are_current() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("completions");
+    /// Writes `files` under `dir` when `POETRY_UPDATE_COMPLETIONS` is set;
+    /// otherwise fails naming each committed file that differs from them.
+    fn check_committed(dir: &str, files: Vec<(String, Vec<u8>)>) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
         let update = std::env::var_os("POETRY_UPDATE_COMPLETIONS").is_some();
         let mut stale = Vec::new();
-        for &(shell, file) in SCRIPTS {
-            let script = script(shell);
-            let path = dir.join(file);
+        for (file, content) in files {
+            let path = dir.join(&file);
             if update {
                 std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(&path, &script).unwrap();
-            } else if std::fs::read(&path).ok().as_deref() != Some(script.as_slice()) {
+                std::fs::write(&path, &content).unwrap();
+            } else if std::fs::read(&path).ok().as_deref() != Some(content.as_slice()) {
                 stale.push(file);
             }
         }
         assert!(
             stale.is_empty(),
-            "stale completions in completions/: {stale:?}; regenerate with \
-             `POETRY_UPDATE_COMPLETIONS=1 cargo test --bin poetry completions` and commit them"
+            "stale files in {}: {stale:?}; regenerate them with \
+             `POETRY_UPDATE_COMPLETIONS=1 cargo test --bin poetry completions` and commit them",
+            dir.display()
         );
+    }
+
+    /// Regenerate with `POETRY_UPDATE_COMPLETIONS=1 cargo test --bin poetry completions`.
+    #[test]
+    fn committed_completions_are_current() {
+        let scripts = SCRIPTS
+            .iter()
+            .map(|&(shell, file)| (file.to_owned(), script(shell)))
+            .collect();
+        check_committed("completions", scripts);
     }
 }
