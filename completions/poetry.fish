@@ -120,3 +120,4 @@ complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_
 complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench completions transforms help" -f -a "completions" -d 'Print a shell completion script to stdout'
 complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench completions transforms help" -f -a "transforms" -d 'List the transforms this build knows (one per line: name, then what it does)'
 complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench completions transforms help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -a "(poetry transforms 2>/dev/null | string replace -r '  +' \t)"

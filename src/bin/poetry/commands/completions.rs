@@ -24,6 +24,15 @@ pub fn run(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
 pub fn script(shell: clap_complete::Shell) -> Vec<u8> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut cli::command(), "poetry", &mut script);
+    if shell == clap_complete::Shell::Fish {
+        // clap_complete's fish script completes no positional argument, so
+        // the transform names (which bash and zsh get from the definition)
+        // come from the binary itself, with their descriptions.
+        script.extend_from_slice(
+            b"complete -c poetry -n \"__fish_poetry_using_subcommand transform\" \
+              -a \"(poetry transforms 2>/dev/null | string replace -r '  +' \\t)\"\n",
+        );
+    }
     script
 }
 
@@ -63,5 +72,43 @@ mod tests {
             .map(|&(shell, file)| (file.to_owned(), script(shell)))
             .collect();
         check_committed("completions", scripts);
+    }
+
+    /// The manual pages: `poetry.1`, and `poetry-SUBCOMMAND.1` for each
+    /// subcommand, as clap_mangen makes them from the one definition.
+    fn man_pages() -> Vec<(String, Vec<u8>)> {
+        fn render(command: clap::Command, pages: &mut Vec<(String, Vec<u8>)>) {
+            for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+                render(sub.clone(), pages);
+            }
+            let man = clap_mangen::Man::new(command);
+            let mut page = Vec::new();
+            man.render(&mut page).expect("render a man page");
+            pages.push((man.get_filename(), page));
+        }
+        let mut command = cli::command().disable_help_subcommand(true);
+        command.build();
+        let mut pages = Vec::new();
+        render(command, &mut pages);
+        pages
+    }
+
+    /// Regenerated with the completions (same command).
+    #[test]
+    fn committed_completions_man_pages_are_current() {
+        let pages = man_pages();
+        let names: Vec<&str> = pages.iter().map(|(name, _)| name.as_str()).collect();
+        assert!(
+            names.contains(&"poetry.1") && names.contains(&"poetry-transform.1"),
+            "{names:?}"
+        );
+        let transform = &pages
+            .iter()
+            .find(|(name, _)| name == "poetry-transform.1")
+            .unwrap()
+            .1;
+        let transform = String::from_utf8_lossy(transform);
+        assert!(transform.contains("Exit codes"), "{transform}");
+        check_committed("man", pages);
     }
 }
