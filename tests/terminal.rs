@@ -78,6 +78,8 @@ fn a_closed_stdout_ends_every_command_quietly_with_0() {
         (&["transform", "shout", "--port", &port], big.as_bytes()),
         (&["transform", "shout", "--print-nc", "--port", &port], b"poem"),
         (&["test", &port], b""),
+        // bench prints its report with print!: a panic there, were it not caught.
+        (&["bench", &port, "--requests", "5", "--concurrency", "1"], b""),
     ];
     for (args, stdin) in runs {
         let (code, stderr) = with_closed_stdout(args, stdin);
@@ -135,6 +137,28 @@ fn a_server_whose_stdout_goes_away_keeps_serving() {
     assert_eq!(wait_with_output(child).status.code(), Some(0));
     let rest = log.join().unwrap().join("\n");
     assert!(rest.contains("3 replied"), "{rest}");
+}
+
+#[test]
+fn a_server_whose_stderr_goes_away_keeps_serving() {
+    // As in `poetry serve 2>&1 | head -1`: its log lines have nowhere to go.
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("poetry"));
+    // (With RUST_LOG set, Server::start leaves stderr as given.)
+    command
+        .args(["serve", "--port", "0"])
+        .env("RUST_LOG", "info")
+        .stderr(closed_pipe());
+    let mut server = Server::start(command);
+    for _ in 0..2 {
+        // Each refusal is logged as a warning, which cannot be written.
+        assert!(raw_exchange(&server.addr(), b"5:nope.,").is_empty());
+        assert_eq!(
+            raw_exchange(&server.addr(), b"27:cummingsify.HERE IS MY POEM,"),
+            b"15:here is my poem,"
+        );
+    }
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(STEP).code(), Some(0));
 }
 
 #[test]

@@ -102,22 +102,32 @@ fn an_unknown_name_is_sent_once_not_once_per_retry() {
         .assert()
         .code(4)
         .stderr(predicate::str::contains("retry:").not());
+    // Nor again when another server's failure calls for another round.
+    let dead = closed_port().to_string();
+    poetry()
+        .args(["transform", "cummingsfy", "--retries", "3"])
+        .args(["--server", &server.port.to_string(), "--server", &dead])
+        .write_stdin("HERE IS MY POEM")
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(format!("retry: no server at localhost:{dead}")).count(3));
     let log = common::stop_and_read_log(&mut server);
-    assert_eq!(log.matches("unknown transform").count(), 1, "{log}");
+    assert_eq!(log.matches("unknown transform").count(), 2, "{log}");
 }
 
 #[test]
 fn a_request_over_the_common_cap_is_sent_once_and_its_size_leads() {
     let mut server = Server::poetry(&["--max-length", "99999"]);
-    // shout. and 150,000 letters, framed: 150014 bytes.
+    // shout. and 8 MiB of letters, framed: 8388623 bytes, more than the
+    // socket buffers take, so the server's close cuts the sending short.
     poetry()
         .args(["transform", "shout", "--port", &server.port.to_string()])
-        .write_stdin("a".repeat(150_000))
+        .write_stdin("a".repeat(8 << 20))
         .assert()
         .code(4)
         .stdout("")
         .stderr(predicate::str::is_match(
-            r"^error: localhost:\d+ refused the request, most likely for its size: 146\.50 KiB \(150014 bytes\) is over the cap of Twisted's server \(99999 bytes\)",
+            r"^error: localhost:\d+ refused the request, most likely for its size: 8\.00 MiB \(8388623 bytes\) is over the cap of Twisted's server \(99999 bytes\)",
         )
         .unwrap());
     let log = common::stop_and_read_log(&mut server);

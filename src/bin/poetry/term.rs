@@ -244,6 +244,14 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_pipe_elsewhere_than_stdout_is_still_an_error() {
+        // This process's stdout is open: an EPIPE from a socket must not
+        // pass for a reader of stdout that has gone.
+        let err = anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(!is_closed_stdout(&err.context("sending the request")));
+    }
+
+    #[test]
     fn a_terminal_sees_controls_escaped_and_text_unchanged() {
         let poem = "Ünïcödé, tabs\tand lines\r\n«ok»\n".as_bytes();
         assert!(matches!(escape_for_terminal(poem), Cow::Borrowed(_)));
