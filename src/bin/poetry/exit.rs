@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use poetry::client::ClientError;
 
 /// The classes of outcome a `poetry` command exits with.
-#[allow(dead_code)] // subcommands adopt their classes one by one
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Everything asked for was done.

@@ -13,6 +13,7 @@ pub const SCRIPTS: &[(clap_complete::Shell, &str)] = &[
     (clap_complete::Shell::PowerShell, "_poetry.ps1"),
 ];
 
+/// Prints the completion script for `shell`.
 pub fn run(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&script(shell))?;

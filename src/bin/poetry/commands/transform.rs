@@ -15,6 +15,7 @@ use crate::exit::{fail, Exit};
 use crate::term;
 use poetry::client::{self, Client, Options};
 
+/// Transforms one poem to stdout, or a batch into `--out-dir`.
 pub fn run(args: TransformArgs, verbose: u8, quiet: u8) -> anyhow::Result<ExitCode> {
     let client = Client {
         servers: server_addresses(&args),

@@ -29,6 +29,7 @@ pub struct Shown {
 }
 
 impl Shown {
+    /// Shows what `level` asks for.
     pub fn new(level: Level) -> Self {
         Self { level }
     }
