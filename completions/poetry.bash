@@ -77,7 +77,7 @@ _poetry() {
 
     case "${cmd}" in
         poetry)
-            opts="-v -q -h -V --color --verbose --quiet --help --version serve transform test bench recite get transforms completions help"
+            opts="-v -q -h -V --color --verbose --quiet --help --version serve transform test bench recite get completions transforms help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -209,7 +209,7 @@ _poetry() {
             return 0
             ;;
         poetry__subcmd__help)
-            opts="serve transform test bench recite get transforms completions help"
+            opts="serve transform test bench recite get completions transforms help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -499,7 +499,7 @@ _poetry() {
             return 0
             ;;
         poetry__subcmd__transform)
-            opts="-v -q -h --out-dir --jobs --host --port --server --connect-timeout --timeout --max-reply --retries --fallback --color --verbose --quiet --help"
+            opts="-r -v -q -h --out-dir --recursive --jobs --host --port --server --connect-timeout --timeout --max-reply --retries --fallback --trace --print-nc --color --verbose --quiet --help cummingsify shout title alternate-case rot13 pig-latin reverse-words reverse-lines strip"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -19,8 +19,8 @@ set edit:completion:arg-completer[poetry] = {|@words|
     var completions = [
         &'poetry'= {
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
@@ -33,8 +33,8 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand bench 'Load a server with many requests at once, check every reply, and report throughput and latency'
             cand recite 'Recite a poem to every client that connects, paced: the tutorial''s poetry server'
             cand get 'Download poems from poetry servers at once: the tutorial''s get-poetry client'
-            cand transforms 'List the transforms this build knows'
             cand completions 'Print a shell completion script to stdout'
+            cand transforms 'List the transforms this build knows (one per line: name, then what it does)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'poetry;serve'= {
@@ -51,27 +51,31 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
             cand --proxy-protocol 'Expect a PROXY protocol header (v1 or v2, as HAProxy''s send-proxy and send-proxy-v2 send) before each netstring request, and log the client it names; a connection without one is closed. Only behind a balancer'
             cand --check-config 'Check the flags and print the settings they give as one JSON object on stdout, then exit (0 if the server would start with them, 2 if not)'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
         &'poetry;transform'= {
-            cand --out-dir 'Batch mode: write each result under the same file name in DIR'
+            cand --out-dir 'Batch mode: write each result under its name in DIR'
             cand --jobs 'Batch mode: requests in flight at once (default: 4 per core)'
             cand --host 'Server host'
             cand --port 'Server port'
-            cand --server 'A server as [HOST:]PORT; repeat to try several in order (replaces --host/--port)'
+            cand --server 'A server as [HOST:]PORT (an IPv6 host in brackets); repeat to try several in order (replaces --host/--port; a bare PORT is on --host)'
             cand --connect-timeout 'Seconds to wait for a connection to be established'
             cand --timeout 'Seconds for each whole exchange with a server'
             cand --max-reply 'Largest reply accepted'
-            cand --retries 'Extra rounds over the servers when a connection is refused, closed without a reply or cut off (with a short, doubling pause between rounds)'
+            cand --retries 'Extra rounds over the servers when a connection is refused, closed without a reply by a failing server, or cut off (with a short, doubling pause between rounds)'
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand -r 'Batch mode: also the poems in subdirectories, keeping the tree under --out-dir'
+            cand --recursive 'Batch mode: also the poems in subdirectories, keeping the tree under --out-dir'
             cand --fallback 'When no server can transform the poem, print it unchanged (with a warning) and exit 0'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand --trace 'Show the netstrings sent and received on stderr, with the length, '':'', payload (shortened) and '','' marked; implies -v'
+            cand --print-nc 'Print the equivalent `printf ... | nc.traditional` command on stdout and send nothing'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
@@ -90,8 +94,8 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand --strict 'Fail the cases where the protocol leaves a behaviour open and the server took another path (DIFFERS)'
             cand --json 'Print the report as one JSON object on stdout instead of the table'
             cand --list 'List the cases (id, MUST or open, rule) and exit; with --json, as JSON'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
@@ -110,8 +114,8 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand --idle 'After the load, hold N connections open with half a request sent, and report the server''s memory per connection'
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
             cand --json 'Print one JSON object on stdout instead of the table'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
@@ -127,8 +131,8 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand --shutdown-timeout 'Seconds that recitals in flight get to finish after SIGINT or SIGTERM'
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
             cand --netstring 'Send the poem as one netstring, so that a client can tell a cut-off poem'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
@@ -142,17 +146,8 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand --max-size 'Largest poem accepted from a server'
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
             cand --netstring 'Each server sends its poem as one netstring (`poetry recite --netstring`)'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
-            cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-        }
-        &'poetry;transforms'= {
-            cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
@@ -160,8 +155,17 @@ set edit:completion:arg-completer[poetry] = {|@words|
         }
         &'poetry;completions'= {
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'poetry;transforms'= {
+            cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
@@ -174,8 +178,8 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand bench 'Load a server with many requests at once, check every reply, and report throughput and latency'
             cand recite 'Recite a poem to every client that connects, paced: the tutorial''s poetry server'
             cand get 'Download poems from poetry servers at once: the tutorial''s get-poetry client'
-            cand transforms 'List the transforms this build knows'
             cand completions 'Print a shell completion script to stdout'
+            cand transforms 'List the transforms this build knows (one per line: name, then what it does)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'poetry;help;serve'= {
@@ -190,9 +194,9 @@ set edit:completion:arg-completer[poetry] = {|@words|
         }
         &'poetry;help;get'= {
         }
-        &'poetry;help;transforms'= {
-        }
         &'poetry;help;completions'= {
+        }
+        &'poetry;help;transforms'= {
         }
         &'poetry;help;help'= {
         }

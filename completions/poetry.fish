@@ -27,7 +27,7 @@ end
 complete -c poetry -n "__fish_poetry_needs_command" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c poetry -n "__fish_poetry_needs_command" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_needs_command" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_needs_command" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c poetry -n "__fish_poetry_needs_command" -s V -l version -d 'Print version'
@@ -37,8 +37,8 @@ complete -c poetry -n "__fish_poetry_needs_command" -f -a "test" -d 'Check any s
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "bench" -d 'Load a server with many requests at once, check every reply, and report throughput and latency'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "recite" -d 'Recite a poem to every client that connects, paced: the tutorial\'s poetry server'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "get" -d 'Download poems from poetry servers at once: the tutorial\'s get-poetry client'
-complete -c poetry -n "__fish_poetry_needs_command" -f -a "transforms" -d 'List the transforms this build knows'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "transforms" -d 'List the transforms this build knows (one per line: name, then what it does)'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l port -d 'Port to listen on (0: any free port)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l http-port -d 'Also serve HTTP on this port (0: any free port); off unless given' -r
@@ -55,23 +55,26 @@ always\t'Always colour'
 never\t'Never colour'"
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l proxy-protocol -d 'Expect a PROXY protocol header (v1 or v2, as HAProxy\'s send-proxy and send-proxy-v2 send) before each netstring request, and log the client it names; a connection without one is closed. Only behind a balancer'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l check-config -d 'Check the flags and print the settings they give as one JSON object on stdout, then exit (0 if the server would start with them, 2 if not)'
-complete -c poetry -n "__fish_poetry_using_subcommand serve" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c poetry -n "__fish_poetry_using_subcommand transform" -l out-dir -d 'Batch mode: write each result under the same file name in DIR' -r -F
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l out-dir -d 'Batch mode: write each result under its name in DIR' -r -F
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l jobs -d 'Batch mode: requests in flight at once (default: 4 per core)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l host -d 'Server host' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l port -d 'Server port' -r
-complete -c poetry -n "__fish_poetry_using_subcommand transform" -l server -d 'A server as [HOST:]PORT; repeat to try several in order (replaces --host/--port)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l server -d 'A server as [HOST:]PORT (an IPv6 host in brackets); repeat to try several in order (replaces --host/--port; a bare PORT is on --host)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l connect-timeout -d 'Seconds to wait for a connection to be established' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l timeout -d 'Seconds for each whole exchange with a server' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l max-reply -d 'Largest reply accepted' -r
-complete -c poetry -n "__fish_poetry_using_subcommand transform" -l retries -d 'Extra rounds over the servers when a connection is refused, closed without a reply or cut off (with a short, doubling pause between rounds)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l retries -d 'Extra rounds over the servers when a connection is refused, closed without a reply by a failing server, or cut off (with a short, doubling pause between rounds)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -s r -l recursive -d 'Batch mode: also the poems in subdirectories, keeping the tree under --out-dir'
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l fallback -d 'When no server can transform the poem, print it unchanged (with a warning) and exit 0'
-complete -c poetry -n "__fish_poetry_using_subcommand transform" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l trace -d 'Show the netstrings sent and received on stderr, with the length, \':\', payload (shortened) and \',\' marked; implies -v'
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l print-nc -d 'Print the equivalent `printf ... | nc.traditional` command on stdout and send nothing'
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -l host -d 'The server\'s host, when [HOST:]PORT names none' -r
@@ -88,7 +91,7 @@ complete -c poetry -n "__fish_poetry_using_subcommand test" -l suite -d 'Run the
 complete -c poetry -n "__fish_poetry_using_subcommand test" -l strict -d 'Fail the cases where the protocol leaves a behaviour open and the server took another path (DIFFERS)'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -l json -d 'Print the report as one JSON object on stdout instead of the table'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -l list -d 'List the cases (id, MUST or open, rule) and exit; with --json, as JSON'
-complete -c poetry -n "__fish_poetry_using_subcommand test" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l host -d 'The server\'s host: the only address traffic goes to' -r
@@ -105,7 +108,7 @@ complete -c poetry -n "__fish_poetry_using_subcommand bench" -l color -d 'When t
 always\t'Always colour'
 never\t'Never colour'"
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l json -d 'Print one JSON object on stdout instead of the table'
-complete -c poetry -n "__fish_poetry_using_subcommand bench" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c poetry -n "__fish_poetry_using_subcommand recite" -l port -d 'Port to listen on (0: any free port)' -r
@@ -119,7 +122,7 @@ complete -c poetry -n "__fish_poetry_using_subcommand recite" -l color -d 'When 
 always\t'Always colour'
 never\t'Never colour'"
 complete -c poetry -n "__fish_poetry_using_subcommand recite" -l netstring -d 'Send the poem as one netstring, so that a client can tell a cut-off poem'
-complete -c poetry -n "__fish_poetry_using_subcommand recite" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_using_subcommand recite" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand recite" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c poetry -n "__fish_poetry_using_subcommand get" -l transform -d 'Send each poem through this transform (a `+` chain too) at the --via server' -r
@@ -131,27 +134,28 @@ complete -c poetry -n "__fish_poetry_using_subcommand get" -l color -d 'When to 
 always\t'Always colour'
 never\t'Never colour'"
 complete -c poetry -n "__fish_poetry_using_subcommand get" -l netstring -d 'Each server sends its poem as one netstring (`poetry recite --netstring`)'
-complete -c poetry -n "__fish_poetry_using_subcommand get" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand get" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_using_subcommand get" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c poetry -n "__fish_poetry_using_subcommand transforms" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
-always\t'Always colour'
-never\t'Never colour'"
-complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
-complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c poetry -n "__fish_poetry_using_subcommand completions" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c poetry -n "__fish_poetry_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand completions" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_using_subcommand completions" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "serve" -d 'Run the transformation server'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "transform" -d 'Send a poem to a server and print the transformed poem'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "test" -d 'Check any server of the protocol: the classic round trip, or the conformance suite'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "bench" -d 'Load a server with many requests at once, check every reply, and report throughput and latency'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "recite" -d 'Recite a poem to every client that connects, paced: the tutorial\'s poetry server'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "get" -d 'Download poems from poetry servers at once: the tutorial\'s get-poetry client'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "transforms" -d 'List the transforms this build knows'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get transforms completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c poetry -n "__fish_poetry_using_subcommand transforms" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "serve" -d 'Run the transformation server'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "transform" -d 'Send a poem to a server and print the transformed poem'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "test" -d 'Check any server of the protocol: the classic round trip, or the conformance suite'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "bench" -d 'Load a server with many requests at once, check every reply, and report throughput and latency'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "recite" -d 'Recite a poem to every client that connects, paced: the tutorial\'s poetry server'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "get" -d 'Download poems from poetry servers at once: the tutorial\'s get-poetry client'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "transforms" -d 'List the transforms this build knows (one per line: name, then what it does)'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -a "(poetry transforms 2>/dev/null | string replace -r '  +' \t)"

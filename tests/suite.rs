@@ -320,7 +320,7 @@ fn usage_errors_exit_2_and_an_unreachable_server_exits_3() {
         (vec![port.as_str(), "--skip", "*"], "no case is left"),
         (vec![port.as_str(), "--max-length", "10"], "at least 256 bytes"),
         (vec!["localhost:port"], "is not a port"),
-        (vec![":11000"], "neither PORT nor HOST:PORT"),
+        (vec![":11000"], "no host before ':'"),
     ] {
         let run = poetry_test(&args);
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);

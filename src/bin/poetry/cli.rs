@@ -1,13 +1,22 @@
-//! The command line: the one definition behind `--help`, parsing and the
-//! shell completions in `completions/`.
+//! The command line: the one definition behind `--help`, parsing, the shell
+//! completions in `completions/` and the manual pages in `man/`.
 
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+use poetry::registry::Registry;
+use poetry::service::CATALOG;
 
 /// The port the server listens on, and the client connects to, by default.
 pub const DEFAULT_PORT: u16 = 11000;
+
+/// The heading the flags every subcommand takes are listed under.
+const GLOBAL: &str = "Global options";
 
 /// Poetry transformation over the network.
 #[derive(Debug, Parser)]
@@ -23,7 +32,10 @@ pub const DEFAULT_PORT: u16 = 11000;
     after_help = "Examples:\n  \
         poetry serve --port 11000\n  \
         cat poems/the-harbour-at-dusk.txt | poetry transform cummingsify\n  \
-        poetry test 11000"
+        poetry test 11000\n\n\
+        Exit codes, the same for every subcommand: 0 ok, 1 other failure, 2 usage (a flag, argument \
+        or environment variable is wrong), 3 cannot connect, 4 refused by the server, 5 timeout, \
+        6 bad or cut-off reply. Each subcommand's --help says which it uses."
 )]
 pub struct Cli {
     /// What to do.
@@ -31,15 +43,16 @@ pub struct Cli {
     pub command: Command,
 
     /// When to colour what is written to stderr [env: NO_COLOR turns it off].
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN", help_heading = GLOBAL)]
     pub color: ColorChoice,
 
-    /// More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG
+    /// overrides); for `transform`, the wire (-v) and the netstrings too (-vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
 
     /// Less on stderr (-q: warnings and errors only, -qq: errors only).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: u8,
 }
 
@@ -61,10 +74,16 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         poetry serve                      # 127.0.0.1:11000\n  \
         poetry serve --port 0             # any free port; the line on stdout says which\n  \
-        poetry serve --iface 0.0.0.0 --max-length 99999\n\n\
-        Once listening, the server prints `Serving transforms on HOST:PORT.` on stdout. \
-        Logs go to stderr. SIGINT (Ctrl-C) or SIGTERM stops accepting at once, lets requests \
-        in flight finish (up to --shutdown-timeout), and exits 0.")]
+        poetry serve --port 0 --http-port 0 | head -1    # a script reads the port; serving goes on\n  \
+        poetry serve --iface ::1 --max-length 99999\n\n\
+        Once listening, the server prints `Serving transforms on HOST:PORT.` on stdout (IPv6 \
+        addresses in brackets), one line per port. Logs go to stderr. SIGINT (Ctrl-C) or SIGTERM \
+        stops accepting at once, lets requests in flight finish (up to --shutdown-timeout), and \
+        exits 0. Stdout going away (a closed pipe) never stops the server.\n\n\
+        Exit codes:\n  \
+        0  stopped by SIGINT or SIGTERM (or --check-config found the flags good)\n  \
+        1  could not start: a port is taken by another program, or the open-files limit is too low\n  \
+        2  usage: a wrong flag or environment variable, two ports the same, limits that clash")]
     Serve(ServeArgs),
 
     /// Send a poem to a server and print the transformed poem.
@@ -73,11 +92,32 @@ pub enum Command {
         poetry transform cummingsify poems/the-harbour-at-dusk.txt --port 11000\n  \
         POETRY_PORT=11001 poetry transform cummingsify - < poem.txt\n  \
         poetry transform cummingsify poem.txt --server 11000 --server otherhost:11000 --fallback\n  \
-        poetry transform cummingsify+reverse-lines poems/*.txt --out-dir lowered/\n\n\
+        poetry transform cummingsify+reverse-lines poems/ --out-dir lowered/\n  \
+        poetry transform shout poems/ --recursive --out-dir loud/\n  \
+        poetry transform shout poem.txt -v          # address, bytes, timings, retries on stderr\n  \
+        poetry transform shout poem.txt --trace     # and the netstrings themselves\n  \
+        poetry transform shout poem.txt --print-nc  # the same request as a netcat command\n\n\
         NAME may chain transforms with '+', applied left to right (see `poetry transforms`). \
-        With one poem, the reply is written to stdout byte for byte; with several (or --out-dir), \
-        each result is written to DIR under its file name, a failed file does not stop the others, \
-        and the exit code is non-zero if any failed. Errors go to stderr, with a non-zero exit code.")]
+        With one poem, the reply is written to stdout byte for byte (on a terminal, control \
+        characters are shown escaped). With several poems, a directory, or --out-dir, each result \
+        is written under DIR by its name (its path under a directory argument), through a temporary \
+        file renamed into place; two poems that would get the same name, or a result that would \
+        overwrite a poem, stop the batch before anything is sent; entries that are not poems \
+        (subdirectories without --recursive, broken links) are skipped, each said; a failed poem \
+        does not stop the others.\n\n\
+        When a server closes the connection without a reply, it is sent the classic request \
+        (`27:cummingsify.HERE IS MY POEM,`): if it answers, it is up and refused this request, \
+        which is then not sent to it again (once more when nothing here explains the refusal, \
+        since a load balancer may have lost it); if not, it is failing, and --retries apply.\n\n\
+        Exit codes (with several servers, that of the failure that got furthest; for a batch, the \
+        one all failed poems share, else 1):\n  \
+        0  transformed (or printed unchanged with --fallback)\n  \
+        1  other: a poem that cannot be read or is not UTF-8, a result that cannot be written\n  \
+        2  usage: a flag, argument or environment variable is wrong; a batch that would overwrite\n  \
+        3  cannot connect: nothing listens there, or the host name does not resolve\n  \
+        4  refused by the server: it is up, but closed the connection without a reply\n  \
+        5  timeout: connecting or the exchange took longer than --connect-timeout or --timeout\n  \
+        6  bad reply: cut off, not a netstring, over --max-reply, or a server failing")]
     Transform(TransformArgs),
 
     /// Check any server of the protocol: the classic round trip, or the conformance suite.
@@ -168,22 +208,138 @@ pub enum Command {
         poems are still written.")]
     Get(GetArgs),
 
-    /// List the transforms this build knows.
-    #[command(after_help = "Examples:\n  \
-        poetry transforms\n  \
-        poetry transform title+reverse-words poems/the-harbour-at-dusk.txt\n\n\
-        A server of another build may know other names; ask it with `curl HOST:HTTP_PORT/transforms`.")]
+    /// List the transforms this build knows (one per line: name, then what it does).
     Transforms,
 
     /// Print a shell completion script to stdout.
     #[command(after_help = "Examples:\n  \
+        mkdir -p ~/.local/share/bash-completion/completions\n  \
         poetry completions bash > ~/.local/share/bash-completion/completions/poetry\n  \
-        poetry completions zsh > ~/.zfunc/_poetry")]
+        mkdir -p ~/.zfunc && poetry completions zsh > ~/.zfunc/_poetry    # with ~/.zfunc on $fpath\n  \
+        mkdir -p ~/.config/fish/completions\n  \
+        poetry completions fish > ~/.config/fish/completions/poetry.fish\n\n\
+        The scripts complete subcommands, flags, and the transform names of this build.\n\n\
+        Exit codes: 0 printed, 2 usage (an unknown shell).")]
     Completions {
         /// The shell to complete for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// The help after `poetry transforms --help`: computed from the registry, so
+/// that it can never drift from what the transforms do.
+fn transforms_help() -> String {
+    const POEM: &str = "Slow Rain on the Café Roof";
+    const NAMES: &[&str] = &["shout", "reverse-words", "pig-latin", "title+reverse-words"];
+    let registry = Registry::standard();
+    let width = NAMES.iter().map(|name| name.len()).max().unwrap_or(0);
+    let mut help = format!("Examples, on the poem \"{POEM}\":\n");
+    for name in NAMES {
+        let shown = registry.apply(name, POEM).expect("the examples use known names");
+        help.push_str(&format!("  {name:width$}  {shown}\n"));
+    }
+    help.push_str(
+        "\nChain transforms with '+', applied left to right:\n  \
+         poetry transform cummingsify+reverse-lines poem.txt\n  \
+         echo 'HERE IS MY POEM' | poetry transform cummingsify\n  \
+         poetry transforms | cut -d' ' -f1      # the names alone\n\n\
+         Stdout gets the list alone. A server of another build may know other names; ask it with \
+         `curl HOST:HTTP_PORT/transforms`.\n\n\
+         Exit codes: 0 listed.",
+    );
+    help
+}
+
+/// The whole command-line definition: the derived one, with the parts that
+/// are computed.
+pub fn command() -> clap::Command {
+    Cli::command().mut_subcommand("transforms", |transforms| {
+        transforms.after_help(transforms_help())
+    })
+}
+
+/// Parses the command line (exiting with 2 and a message on a usage error,
+/// or 0 after `--help`): `--color` already governs clap's own messages, and a
+/// bad value taken from an environment variable is said to come from it.
+pub fn parse() -> Cli {
+    parse_from(std::env::args_os().collect())
+}
+
+fn parse_from(args: Vec<OsString>) -> Cli {
+    let mut command = command().color(color_in(&args));
+    let matches = match command.try_get_matches_from_mut(&args) {
+        Ok(matches) => matches,
+        Err(err) => name_the_variable(err, &mut command, &args).exit(),
+    };
+    Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.format(&mut command).exit())
+}
+
+/// The `--color` choice in `args`, read before clap parses them so that its
+/// errors obey it too.
+fn color_in(args: &[OsString]) -> clap::ColorChoice {
+    let mut value = None;
+    let mut args = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        } else if arg == "--color" {
+            value = args.next().map(|v| v.into_owned());
+        } else if let Some(v) = arg.strip_prefix("--color=") {
+            value = Some(v.to_owned());
+        }
+    }
+    match value.as_deref() {
+        Some("always") => clap::ColorChoice::Always,
+        Some("never") => clap::ColorChoice::Never,
+        _ => clap::ColorChoice::Auto,
+    }
+}
+
+/// Rewrites clap's "invalid value for '--port <PORT>'" as a complaint about
+/// the environment variable when that is where the value came from: the
+/// user never typed `--port`, and would look for it in vain.
+fn name_the_variable(err: clap::Error, command: &mut clap::Command, args: &[OsString]) -> clap::Error {
+    if !matches!(err.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue) {
+        return err;
+    }
+    let (Some(ContextValue::String(flag)), Some(ContextValue::String(value))) = (
+        err.get(ContextKind::InvalidArg),
+        err.get(ContextKind::InvalidValue),
+    ) else {
+        return err;
+    };
+    let typed = |long: &str| {
+        args.iter().skip(1).any(|arg| {
+            let arg = arg.to_string_lossy();
+            arg == format!("--{long}") || arg.starts_with(&format!("--{long}="))
+        })
+    };
+    let mut found = None;
+    for sub in std::iter::once(&*command).chain(command.get_subcommands()) {
+        for arg in sub.get_arguments() {
+            let (Some(var), Some(long)) = (arg.get_env(), arg.get_long()) else {
+                continue;
+            };
+            // clap names the argument as `--port <PORT>`.
+            if flag.split(' ').next() == Some(&format!("--{long}"))
+                && std::env::var_os(var).as_deref() == Some(OsStr::new(value))
+                && !typed(long)
+            {
+                found = Some((sub.get_name().to_owned(), var.to_string_lossy().into_owned()));
+            }
+        }
+    }
+    let Some((sub, var)) = found else {
+        return err;
+    };
+    let reason = std::error::Error::source(&err).map_or_else(String::new, |why| format!(": {why}"));
+    let message =
+        format!("invalid value '{value}' in the environment variable {var} (read as {flag}){reason}");
+    match command.find_subcommand_mut(&sub) {
+        Some(sub) => sub.error(ErrorKind::ValueValidation, message),
+        None => command.error(ErrorKind::ValueValidation, message),
+    }
 }
 
 /// `poetry serve`.
@@ -214,7 +370,7 @@ pub struct ServeArgs {
 
     /// Longest request accepted; a longer one is refused from its length digits
     /// (accepts suffixes: 99999, 64KiB, 1MiB).
-    #[arg(long, default_value = "1MiB", value_parser = parse_bytes, value_name = "BYTES")]
+    #[arg(long, default_value = "1MiB", value_parser = parse_positive_bytes, value_name = "BYTES")]
     pub max_length: usize,
 
     /// Connections served at once; more wait in the accept backlog.
@@ -247,53 +403,146 @@ pub struct ServeArgs {
 /// `poetry transform`.
 #[derive(Debug, Args)]
 pub struct TransformArgs {
-    /// The transform to apply (see `poetry transforms`).
+    /// The transform to apply, or a chain of them such as `cummingsify+reverse-lines`
+    /// (see `poetry transforms`).
+    #[arg(value_parser = TransformName, hide_possible_values = true)]
     pub name: String,
 
     /// The poem to send; stdin when absent or `-`. Several files, or a
     /// directory, are transformed as a batch into --out-dir.
     pub files: Vec<PathBuf>,
 
-    /// Batch mode: write each result under the same file name in DIR.
+    /// Batch mode: write each result under its name in DIR.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
 
+    /// Batch mode: also the poems in subdirectories, keeping the tree under --out-dir.
+    #[arg(short, long)]
+    pub recursive: bool,
+
     /// Batch mode: requests in flight at once (default: 4 per core).
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
 
     /// Server host.
     #[arg(long, env = "POETRY_HOST", default_value = "localhost")]
     pub host: String,
 
     /// Server port.
-    #[arg(long, env = "POETRY_PORT", default_value_t = DEFAULT_PORT)]
+    #[arg(long, env = "POETRY_PORT", default_value_t = DEFAULT_PORT, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
 
-    /// A server as [HOST:]PORT; repeat to try several in order (replaces --host/--port).
-    #[arg(long = "server", value_name = "[HOST:]PORT")]
-    pub servers: Vec<String>,
+    /// A server as [HOST:]PORT (an IPv6 host in brackets); repeat to try several in
+    /// order (replaces --host/--port; a bare PORT is on --host).
+    #[arg(long = "server", value_name = "[HOST:]PORT", value_parser = parse_server)]
+    pub servers: Vec<ServerArg>,
 
     /// Seconds to wait for a connection to be established.
-    #[arg(long, default_value = "5", value_parser = parse_secs, value_name = "SECS")]
+    #[arg(long, default_value = "5", value_parser = parse_positive_secs, value_name = "SECS")]
     pub connect_timeout: Duration,
 
     /// Seconds for each whole exchange with a server.
-    #[arg(long, default_value = "60", value_parser = parse_secs, value_name = "SECS")]
+    #[arg(long, default_value = "60", value_parser = parse_positive_secs, value_name = "SECS")]
     pub timeout: Duration,
 
     /// Largest reply accepted.
-    #[arg(long, default_value = "64MiB", value_parser = parse_bytes, value_name = "BYTES")]
+    #[arg(long, default_value = "64MiB", value_parser = parse_positive_bytes, value_name = "BYTES")]
     pub max_reply: usize,
 
     /// Extra rounds over the servers when a connection is refused, closed
-    /// without a reply or cut off (with a short, doubling pause between rounds).
+    /// without a reply by a failing server, or cut off (with a short, doubling
+    /// pause between rounds).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub retries: u32,
 
     /// When no server can transform the poem, print it unchanged (with a warning) and exit 0.
     #[arg(long)]
     pub fallback: bool,
+
+    /// Show the netstrings sent and received on stderr, with the length, ':', payload
+    /// (shortened) and ',' marked; implies -v.
+    #[arg(long)]
+    pub trace: bool,
+
+    /// Print the equivalent `printf ... | nc.traditional` command on stdout and send nothing.
+    #[arg(long, conflicts_with_all = ["out_dir", "fallback", "trace"])]
+    pub print_nc: bool,
+}
+
+/// A transform name, or a chain: any text is taken (a server may know names
+/// this build does not), while this build's names are offered to shell
+/// completion.
+#[derive(Debug, Clone, Copy)]
+pub struct TransformName;
+
+impl TypedValueParser for TransformName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            CATALOG
+                .iter()
+                .map(|t| PossibleValue::new(t.name).help(t.description)),
+        ))
+    }
+}
+
+/// A server as `--server` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerArg {
+    /// A port on `--host`.
+    Port(u16),
+    /// A host and port.
+    At {
+        /// The host name or address (an IPv6 address without brackets).
+        host: String,
+        /// The port.
+        port: u16,
+    },
+}
+
+/// Parses `[HOST:]PORT`: `11000`, `localhost:11000`, `[::1]:11000`.
+pub fn parse_server(text: &str) -> Result<ServerArg, String> {
+    const FORM: &str = "expected [HOST:]PORT, such as 11000, localhost:11000 or [::1]:11000";
+    let port = |digits: &str| match digits.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("{digits:?} is not a port (1-65535); {FORM}")),
+        Ok(port) => Ok(port),
+    };
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return port(text).map(ServerArg::Port);
+    }
+    let Some((host, digits)) = text.rsplit_once(':') else {
+        return Err(format!("no port in {text:?}; {FORM}"));
+    };
+    if digits.is_empty() {
+        return Err(format!("no port after ':' in {text:?}; {FORM}"));
+    }
+    let port = port(digits)?;
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner
+            .strip_suffix(']')
+            .ok_or_else(|| format!("no ']' after the IPv6 address in {text:?}; {FORM}"))?,
+        None if host.contains(':') => {
+            return Err(format!("an IPv6 address takes brackets: [{host}]:{port}; {FORM}"))
+        }
+        None => host,
+    };
+    if host.is_empty() {
+        return Err(format!("no host before ':' in {text:?}; {FORM}"));
+    }
+    Ok(ServerArg::At {
+        host: host.to_owned(),
+        port,
+    })
 }
 
 /// `poetry test`.
@@ -349,33 +598,6 @@ pub struct TestArgs {
     /// List the cases (id, MUST or open, rule) and exit; with --json, as JSON.
     #[arg(long)]
     pub list: bool,
-}
-
-/// A server given as `PORT` or `HOST:PORT` (`[ADDR]:PORT` for IPv6).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerArg {
-    /// The host, when given.
-    pub host: Option<String>,
-    /// The port.
-    pub port: u16,
-}
-
-/// Parses `PORT`, `HOST:PORT` or `[IPV6]:PORT`.
-pub fn parse_server(text: &str) -> Result<ServerArg, String> {
-    if let Ok(port) = text.parse() {
-        return Ok(ServerArg { host: None, port });
-    }
-    let (host, port) = text
-        .rsplit_once(':')
-        .filter(|(host, _)| !host.is_empty())
-        .ok_or_else(|| format!("{text:?} is neither PORT nor HOST:PORT"))?;
-    let port = port
-        .parse()
-        .map_err(|_| format!("{port:?} in {text:?} is not a port (0 to 65535)"))?;
-    Ok(ServerArg {
-        host: Some(host.to_owned()),
-        port,
-    })
 }
 
 /// Parses a maximum length the suite can test with.
@@ -522,6 +744,23 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
     usize::try_from(bytes).map_err(|_| "too large for this machine".to_owned())
 }
 
+/// Parses a byte count that must be more than 0.
+pub fn parse_positive_bytes(text: &str) -> Result<usize, String> {
+    match parse_bytes(text)? {
+        0 => Err("must be more than 0 bytes".to_owned()),
+        bytes => Ok(bytes),
+    }
+}
+
+/// Parses seconds that must be more than 0: a zero timeout would fail every request.
+pub fn parse_positive_secs(text: &str) -> Result<Duration, String> {
+    let secs = parse_secs(text)?;
+    if secs.is_zero() {
+        return Err("must be more than 0 seconds".to_owned());
+    }
+    Ok(secs)
+}
+
 /// Parses seconds, whole or fractional (`30`, `0.5`).
 pub fn parse_secs(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
@@ -533,11 +772,93 @@ pub fn parse_secs(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn the_definition_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn servers_parse_with_a_port_always() {
+        assert_eq!(parse_server("11000"), Ok(ServerArg::Port(11000)));
+        assert_eq!(
+            parse_server("localhost:11000"),
+            Ok(ServerArg::At {
+                host: "localhost".into(),
+                port: 11000
+            })
+        );
+        assert_eq!(
+            parse_server("[::1]:11000"),
+            Ok(ServerArg::At {
+                host: "::1".into(),
+                port: 11000
+            })
+        );
+        for bad in [
+            "localhost:",
+            "localhost",
+            ":11000",
+            "::1",
+            "host:0",
+            "host:99999",
+            "[::1:5",
+            "0",
+        ] {
+            assert!(parse_server(bad).is_err(), "{bad} was taken");
+        }
+    }
+
+    #[test]
+    fn zero_is_refused_where_it_means_nothing() {
+        assert!(parse_positive_secs("0").is_err());
+        assert!(parse_positive_secs("0.0").is_err());
+        assert_eq!(parse_positive_secs("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_positive_bytes("0").is_err());
+        assert_eq!(parse_positive_bytes("1KiB"), Ok(1024));
+    }
+
+    #[test]
+    fn color_is_read_before_parsing() {
+        let args = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            color_in(&args(&["poetry", "--color", "never", "x"])),
+            clap::ColorChoice::Never
+        );
+        assert_eq!(
+            color_in(&args(&["poetry", "x", "--color=always"])),
+            clap::ColorChoice::Always
+        );
+        assert_eq!(
+            color_in(&args(&["poetry", "--", "--color=always"])),
+            clap::ColorChoice::Auto
+        );
+    }
+
+    #[test]
+    fn transform_names_complete_but_any_name_parses() {
+        let cli = parse_from(
+            ["poetry", "transform", "cummingsify+no-such-name"]
+                .iter()
+                .map(OsString::from)
+                .collect(),
+        );
+        let Command::Transform(args) = cli.command else {
+            panic!("not transform");
+        };
+        assert_eq!(args.name, "cummingsify+no-such-name");
+        let command = command();
+        let name = command
+            .find_subcommand("transform")
+            .and_then(|t| t.get_arguments().find(|a| a.get_id() == "name"))
+            .unwrap();
+        let offered: Vec<String> = name
+            .get_possible_values()
+            .iter()
+            .map(|v| v.get_name().to_owned())
+            .collect();
+        assert!(offered.contains(&"cummingsify".to_owned()), "{offered:?}");
+        assert_eq!(offered.len(), CATALOG.len());
     }
 
     #[test]

@@ -5,8 +5,9 @@ use anyhow::Context as _;
 use colored::Colorize;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::TestArgs;
+use crate::cli::{ServerArg, TestArgs};
 use crate::exit::Exit;
+use poetry::client;
 use poetry::codec::TWISTED_MAX_LENGTH;
 use poetry::conformance::cases::Target;
 use poetry::conformance::suite::{self, Report, Selection};
@@ -59,14 +60,10 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
 
 /// `host:port` from `[HOST:]PORT`, else `--host` and `--port`.
 fn address(args: &TestArgs) -> String {
-    let (host, port) = match &args.server {
-        Some(server) => (server.host.as_deref().unwrap_or(&args.host), server.port),
-        None => (args.host.as_str(), args.port),
-    };
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}") // a bare IPv6 address
-    } else {
-        format!("{host}:{port}")
+    match &args.server {
+        Some(ServerArg::At { host, port }) => client::host_port(host, *port),
+        Some(ServerArg::Port(port)) => client::host_port(&args.host, *port),
+        None => client::host_port(&args.host, args.port),
     }
 }
 
