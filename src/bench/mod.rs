@@ -11,6 +11,7 @@ pub mod idle;
 pub mod load;
 pub mod procstat;
 pub mod report;
+pub mod schedule;
 
 use std::net::SocketAddr;
 use std::time::Duration;
