@@ -12,6 +12,7 @@ pub mod load;
 pub mod procstat;
 pub mod report;
 pub mod schedule;
+pub mod spectrum;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -243,7 +243,7 @@ impl Report {
 }
 
 /// Microseconds, in the unit that reads best.
-fn micros(us: u64) -> String {
+pub(crate) fn micros(us: u64) -> String {
     match us {
         0..1_000 => format!("{us} µs"),
         1_000..1_000_000 => format!("{:.2} ms", us as f64 / 1e3),
