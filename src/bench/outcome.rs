@@ -360,8 +360,8 @@ impl Recorder {
             Err(Failure::Timeout) => Row::TimedOut,
             Err(_) => Row::Failed,
         };
-        // A request started ahead of its time (by less than a timer tick)
-        // counts from its start.
+        // A request started ahead of its time (by at most a couple of
+        // milliseconds: the timer's granularity) counts from its start.
         let began = done.due.min(done.start);
         out.latency_us[row as usize].saturating_record(micros(done.end - began));
         let marks = &done.marks;
