@@ -14,6 +14,10 @@ use super::{Load, Plan};
 /// fall before an open loop counts as having missed its rate.
 pub const SHORTFALL_TOLERANCE: f64 = 0.05;
 
+/// How late an open loop's 99th percentile start may be before the report
+/// says the load generator, not the server, was short: a few ticks of the timer.
+const GENERATOR_LAG_US: u64 = 2_000;
+
 /// Every figure of a run; serialises to the `--json` object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -409,6 +413,17 @@ fn notes(outcome: &Outcome, rate: Option<Rate>, idle: Option<&IdleOutcome>) -> V
             rate.due,
             rate.unsent
         ));
+    }
+    let wait = Latency::of(&outcome.phases_us[Phase::Wait as usize]).filter(|_| rate.is_some());
+    if let Some(wait) = wait.filter(|w| w.p99 >= GENERATOR_LAG_US) {
+        if rate.is_some_and(|r| r.late + r.unsent == 0) {
+            notes.push(format!(
+                "1 % of the requests started {} or more after they were due, with slots free: this \
+                 machine (its CPU, or the load threads' share of it) held them back, not the server, \
+                 and their latency includes the delay",
+                micros(wait.p99)
+            ));
+        }
     }
     if let Some(err) = &outcome.first_other {
         notes.push(format!("the first failure of kind `other` was: {err}"));
