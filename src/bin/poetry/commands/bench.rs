@@ -87,12 +87,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let interrupt = Arc::new(Interrupt::new());
     stop_on_ctrl_c(Arc::clone(&interrupt))?;
     let bar = progress_bar(stop, plan.warmup);
+    // Requests finished in the warm-up, which a count of requests leaves out.
+    let mut warmed_up = None;
     let outcome = load::run(&plan, &interrupt, |done, elapsed| {
+        let warming = elapsed < plan.warmup;
+        if !warming && warmed_up.is_none() {
+            warmed_up = Some(done);
+        }
         match stop {
-            Stop::Requests(_) => bar.set_position(done),
+            Stop::Requests(_) => bar.set_position(done - warmed_up.unwrap_or(done)),
             Stop::After(_) => bar.set_position(elapsed.as_millis() as u64),
         }
-        let doing = if elapsed < plan.warmup { "warming up: " } else { "" };
+        let doing = if warming { "warming up: " } else { "" };
         let rate = done as f64 / elapsed.as_secs_f64().max(1e-3);
         bar.set_message(format!("{doing}{done} requests, {rate:.0} req/s"));
     })?;
