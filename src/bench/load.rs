@@ -331,7 +331,7 @@ async fn closed_loop(shared: &Shared, recorder: &RefCell<Recorder>) {
         tokio::select! {
             biased;
             () = shared.interrupt.token.cancelled() => {
-                recorder.borrow_mut().outcome.abandoned += u64::from(measured);
+                recorder.borrow_mut().outcome.abandoned += 1;
                 return;
             }
             done = exchange(shared, now) => shared.record(recorder, done),
