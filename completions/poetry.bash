@@ -95,7 +95,7 @@ _poetry() {
             return 0
             ;;
         poetry__subcmd__bench)
-            opts="-v -q -h --host --concurrency --duration --requests --transform --poem --threads --timeout --json --server-pid --idle --color --verbose --quiet --help"
+            opts="-v -q -h --host --concurrency --rate --arrivals --warmup --duration --requests --transform --poem --threads --timeout --json --hist --server-pid --idle --color --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -106,6 +106,18 @@ _poetry() {
                     return 0
                     ;;
                 --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --arrivals)
+                    COMPREPLY=($(compgen -W "uniform poisson" -- "${cur}"))
+                    return 0
+                    ;;
+                --warmup)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -130,6 +142,10 @@ _poetry() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hist)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -34,7 +34,7 @@ complete -c poetry -n "__fish_poetry_needs_command" -s V -l version -d 'Print ve
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "serve" -d 'Run the transformation server'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "transform" -d 'Send a poem to a server and print the transformed poem'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "test" -d 'Check any server of the protocol: the classic round trip, or the conformance suite'
-complete -c poetry -n "__fish_poetry_needs_command" -f -a "bench" -d 'Load a server with many requests at once, check every reply, and report throughput and latency'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "bench" -d 'Load a server (closed loop, or open loop at a fixed rate), check every reply, and report throughput and latency'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "recite" -d 'Recite a poem to every client that connects, paced: the tutorial\'s poetry server'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "get" -d 'Download poems from poetry servers at once: the tutorial\'s get-poetry client'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
@@ -95,14 +95,19 @@ complete -c poetry -n "__fish_poetry_using_subcommand test" -s v -l verbose -d '
 complete -c poetry -n "__fish_poetry_using_subcommand test" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l host -d 'The server\'s host: the only address traffic goes to' -r
-complete -c poetry -n "__fish_poetry_using_subcommand bench" -l concurrency -d 'Requests in flight at once, each on a connection of its own' -r
-complete -c poetry -n "__fish_poetry_using_subcommand bench" -l duration -d 'Seconds to keep starting requests [default: 5]' -r
-complete -c poetry -n "__fish_poetry_using_subcommand bench" -l requests -d 'Send exactly this many requests instead of running for a duration' -r
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l concurrency -d 'Requests in flight at once, each on a connection of its own (with --rate, at most)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l rate -d 'Open loop: start R requests a second overall, each when it is due, and measure latency from then (without it: a closed loop)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l arrivals -d 'How --rate spaces the requests' -r -f -a "uniform\t'Evenly: one every 1/R seconds'
+poisson\t'As independent clients would: exponential gaps, R a second on average'"
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l warmup -d 'Seconds to load the server before measuring, left out of every figure' -r
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l duration -d 'Seconds to keep starting requests after the warm-up [default: 5]' -r
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l requests -d 'Send exactly this many requests (after the warm-up) instead of running for a duration' -r
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l transform -d 'The transform to request; a chain with `+` too. This build must know it, to check replies' -r
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l poem -d 'The poem to send [default: HERE IS MY POEM, as in the classic request]' -r -F
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l threads -d 'Load threads, each with its share of the connections (0: one per core available)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l timeout -d 'Seconds allowed for each whole request: connect, send, reply and close' -r
-complete -c poetry -n "__fish_poetry_using_subcommand bench" -l server-pid -d 'The server\'s process id (Linux): report its CPU time per request and its memory' -r
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l hist -d 'Also write the latency of every measured request to FILE as HdrHistogram\'s percentile spectrum (values in ms), the text its plotter reads' -r -F
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l server-pid -d 'The server\'s process id (Linux): report its CPU time per reply and its memory' -r
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l idle -d 'After the load, hold N connections open with half a request sent, and report the server\'s memory per connection' -r
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
@@ -152,7 +157,7 @@ complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s h -l help -
 complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "serve" -d 'Run the transformation server'
 complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "transform" -d 'Send a poem to a server and print the transformed poem'
 complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "test" -d 'Check any server of the protocol: the classic round trip, or the conformance suite'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "bench" -d 'Load a server with many requests at once, check every reply, and report throughput and latency'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "bench" -d 'Load a server (closed loop, or open loop at a fixed rate), check every reply, and report throughput and latency'
 complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "recite" -d 'Recite a poem to every client that connects, paced: the tutorial\'s poetry server'
 complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "get" -d 'Download poems from poetry servers at once: the tutorial\'s get-poetry client'
 complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "completions" -d 'Print a shell completion script to stdout'

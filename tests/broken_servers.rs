@@ -138,9 +138,11 @@ fn open_behaviours_differ_and_fail_only_under_strict() {
     }
 }
 
-/// Peak memory of a `poetry test` run against a server that misbehaves may
-/// exceed that of a run against a good one by no more than this.
-const MEMORY_MARGIN_KIB: u64 = 4 * 1024;
+/// Peak memory of a `poetry test` run against a server that misbehaves must
+/// stay under this: a run against a good one takes about 8 MiB, an unbounded
+/// read against a streaming server reached 918 MB. Absolute, not relative to
+/// a good run's: a fast run's peak can be sampled short on a loaded machine.
+const MAX_PEAK_KIB: u64 = 16 * 1024;
 
 /// A run against the good server, for the memory baseline: the same cases.
 fn baseline(cases: &[&str]) -> Run {
@@ -178,7 +180,7 @@ fn hanging_dripping_and_streaming_servers_cost_a_deadline_and_little_memory() {
             run.elapsed
         );
         assert!(
-            run.peak_rss_kib < good.peak_rss_kib + MEMORY_MARGIN_KIB,
+            run.peak_rss_kib < MAX_PEAK_KIB,
             "{flaw:?}: peak {} KiB against {} KiB for a good server",
             run.peak_rss_kib,
             good.peak_rss_kib
@@ -221,7 +223,7 @@ fn the_round_trip_is_bounded_against_hanging_dripping_and_streaming_servers() {
             run.stdout.len()
         );
         assert!(
-            run.peak_rss_kib < good.peak_rss_kib + MEMORY_MARGIN_KIB,
+            run.peak_rss_kib < MAX_PEAK_KIB,
             "{flaw:?}: peak {} KiB against {} KiB",
             run.peak_rss_kib,
             good.peak_rss_kib

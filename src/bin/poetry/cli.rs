@@ -149,22 +149,37 @@ pub enum Command {
         3 the server could not be reached at all.")]
     Test(TestArgs),
 
-    /// Load a server with many requests at once, check every reply, and report throughput and latency.
+    /// Load a server (closed loop, or open loop at a fixed rate), check every reply, and report throughput and latency.
     #[command(after_help = "Examples:\n  \
-        poetry bench 11000                               # 64 connections for 5 s, the classic request\n  \
-        poetry bench 11000 --duration 30 --concurrency 256\n  \
+        poetry bench 11000                               # closed loop: 64 connections for 5 s\n  \
+        poetry bench 11000 --rate 5000 --duration 10     # open loop: 5,000 requests a second\n  \
+        poetry bench 11000 --rate 5000 --arrivals poisson --warmup 2 --hist latency.hgrm\n  \
         poetry bench 11000 --requests 100000 --poem poems/the-harbour-at-dusk.txt\n  \
         poetry bench 11000 --server-pid 4242 --idle 2000 --json\n\n\
-        A closed loop: each of the --concurrency connections sends one request, waits for the whole \
-        reply and the close, then sends the next on a new connection. Requests still in flight when \
-        --duration ends are let finish and counted. Every reply is checked byte for byte against the \
-        reply computed here with the same transform, and failures are counted by kind: refused, reset, \
-        closed without a reply, cut off, wrong bytes, timeout. The report goes to stdout (with --json, \
-        one JSON object); a progress bar goes to stderr when it is a terminal. --server-pid (Linux) adds \
-        the server's CPU time per request and its memory; --idle then holds N half-sent requests open \
-        and reports the server's memory per idle connection (raise `poetry serve --max-connections` \
-        above N first).\n\n\
-        Exits 0 when every request got the right reply, 1 when any failed or the run could not start.")]
+        Closed loop (the default): each of the --concurrency connections sends one request, waits for \
+        the whole reply and the close, then sends the next on a new connection. It shows what a fixed \
+        number of busy clients get; but when the server stalls, the load stalls with it, and the stall \
+        hardly shows in the percentiles.\n\n\
+        Open loop (--rate): requests start when they are due, R a second over all threads, each on a \
+        connection of its own, whatever came of the earlier ones (up to --concurrency in flight), and \
+        latency counts from when each was due, not from when it got going, so a stall shows in full. \
+        The report puts the rate achieved beside the target, and counts the requests that had to wait \
+        for a free slot and those still waiting at the end (never sent).\n\n\
+        The server is checked with one request first. Every reply is checked byte for byte against the \
+        reply computed here with the same transform; failures are counted by kind (refused, reset, \
+        closed without a reply, cut off, wrong bytes, timeout), and the latency table has a row each \
+        for the ok, the failed and the timed-out requests, with the time of each phase (connect, \
+        request written, first reply byte, close). Figures cover the measured window only: after \
+        --warmup, until --duration ends (requests in flight then are let finish and judged) or, with \
+        --requests, until the last request that did not time out. The report goes to stdout (with \
+        --json, one JSON object; on a terminal it ends with a small latency histogram); a progress bar \
+        goes to stderr when it is a terminal. Ctrl-C stops the run and prints what it measured. \
+        --server-pid (Linux) adds the server's CPU time per reply and its memory; --idle then holds N \
+        half-sent requests open and reports the server's memory per idle connection (raise `poetry \
+        serve --max-connections` above N first).\n\n\
+        Exit codes: 0 every request got the right reply (and --rate was kept), 1 a request failed or \
+        the run could not start, 3 the server could not be reached, 7 the verified replies fell more \
+        than 5 % short of the requests --rate made due, 130 interrupted by Ctrl-C.")]
     Bench(BenchArgs),
 
     /// Recite a poem to every client that connects, paced: the tutorial's poetry server.
@@ -621,15 +636,28 @@ pub struct BenchArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
 
-    /// Requests in flight at once, each on a connection of its own.
+    /// Requests in flight at once, each on a connection of its own (with --rate, at most).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     pub concurrency: u32,
 
-    /// Seconds to keep starting requests [default: 5].
+    /// Open loop: start R requests a second overall, each when it is due, and
+    /// measure latency from then (without it: a closed loop).
+    #[arg(long, value_parser = parse_rate, conflicts_with = "requests", value_name = "R")]
+    pub rate: Option<f64>,
+
+    /// How --rate spaces the requests.
+    #[arg(long, value_enum, default_value_t = BenchArrivals::Uniform, requires = "rate", value_name = "HOW")]
+    pub arrivals: BenchArrivals,
+
+    /// Seconds to load the server before measuring, left out of every figure.
+    #[arg(long, default_value = "0", value_parser = parse_secs, value_name = "SECS")]
+    pub warmup: Duration,
+
+    /// Seconds to keep starting requests after the warm-up [default: 5].
     #[arg(long, value_parser = parse_secs, conflicts_with = "requests", value_name = "SECS")]
     pub duration: Option<Duration>,
 
-    /// Send exactly this many requests instead of running for a duration.
+    /// Send exactly this many requests (after the warm-up) instead of running for a duration.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
     pub requests: Option<u64>,
 
@@ -653,7 +681,12 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// The server's process id (Linux): report its CPU time per request and its memory.
+    /// Also write the latency of every measured request to FILE as HdrHistogram's
+    /// percentile spectrum (values in ms), the text its plotter reads.
+    #[arg(long, value_name = "FILE")]
+    pub hist: Option<PathBuf>,
+
+    /// The server's process id (Linux): report its CPU time per reply and its memory.
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
 
@@ -733,6 +766,28 @@ pub struct GetArgs {
     /// Largest poem accepted from a server.
     #[arg(long, default_value = "16MiB", value_parser = parse_bytes, value_name = "BYTES")]
     pub max_size: usize,
+}
+
+/// How `poetry bench --rate` spaces its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchArrivals {
+    /// Evenly: one every 1/R seconds.
+    Uniform,
+    /// As independent clients would: exponential gaps, R a second on average.
+    Poisson,
+}
+
+/// Parses a rate of requests per second: positive, and within what one
+/// machine could ever start.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    const MAX: f64 = 10_000_000.0;
+    match text.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate <= MAX => Ok(rate),
+        Ok(_) => Err(format!(
+            "{text:?} is not a rate between 0 and {MAX} requests a second"
+        )),
+        Err(_) => Err(format!("{text:?} is not a number of requests a second")),
+    }
 }
 
 /// Parses a byte count such as `99999`, `64KiB` or `1MiB`.
@@ -870,5 +925,10 @@ mod tests {
         assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("soon").is_err());
+        assert_eq!(parse_rate("2500"), Ok(2500.0));
+        assert_eq!(parse_rate("0.5"), Ok(0.5));
+        for bad in ["0", "-3", "NaN", "inf", "1e9", "fast"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
     }
 }

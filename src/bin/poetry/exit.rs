@@ -22,6 +22,8 @@ pub enum Exit {
     Timeout = 5,
     /// The reply was not a netstring, or was cut off.
     BadReply = 6,
+    /// `poetry bench --rate`: the rate achieved fell short of the rate asked for.
+    Shortfall = 7,
 }
 
 impl From<Exit> for ExitCode {
