@@ -22,8 +22,8 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
     $completions = @(switch ($command) {
         'poetry' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
-            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
-            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -32,10 +32,12 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the transformation server')
             [CompletionResult]::new('transform', 'transform', [CompletionResultType]::ParameterValue, 'Send a poem to a server and print the transformed poem')
-            [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Check a server with the classic round trip (or the whole conformance suite)')
-            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load a server with many requests at once, check every reply, and report throughput and latency')
-            [CompletionResult]::new('transforms', 'transforms', [CompletionResultType]::ParameterValue, 'List the transforms this build knows')
+            [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Check any server of the protocol: the classic round trip, or the conformance suite')
+            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load a server (closed loop, or open loop at a fixed rate), check every reply, and report throughput and latency')
+            [CompletionResult]::new('recite', 'recite', [CompletionResultType]::ParameterValue, 'Recite a poem to every client that connects, paced: the tutorial''s poetry server')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download poems from poetry servers at once: the tutorial''s get-poetry client')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
+            [CompletionResult]::new('transforms', 'transforms', [CompletionResultType]::ParameterValue, 'List the transforms this build knows (one per line: name, then what it does)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -58,8 +60,8 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
             [CompletionResult]::new('--proxy-protocol', '--proxy-protocol', [CompletionResultType]::ParameterName, 'Expect a PROXY protocol header (v1 or v2, as HAProxy''s send-proxy and send-proxy-v2 send) before each netstring request, and log the client it names; a connection without one is closed. Only behind a balancer')
             [CompletionResult]::new('--check-config', '--check-config', [CompletionResultType]::ParameterName, 'Check the flags and print the settings they give as one JSON object on stdout, then exit (0 if the server would start with them, 2 if not)')
-            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
-            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -67,19 +69,23 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
             break
         }
         'poetry;transform' {
-            [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'Batch mode: write each result under the same file name in DIR')
+            [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'Batch mode: write each result under its name in DIR')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Batch mode: requests in flight at once (default: 4 per core)')
             [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Server host')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Server port')
-            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'A server as [HOST:]PORT; repeat to try several in order (replaces --host/--port)')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'A server as [HOST:]PORT (an IPv6 host in brackets); repeat to try several in order (replaces --host/--port; a bare PORT is on --host)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for a connection to be established')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds for each whole exchange with a server')
             [CompletionResult]::new('--max-reply', '--max-reply', [CompletionResultType]::ParameterName, 'Largest reply accepted')
-            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Extra rounds over the servers when a connection is refused, closed without a reply or cut off (with a short, doubling pause between rounds)')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Extra rounds over the servers when a connection is refused, closed without a reply by a failing server, or cut off (with a short, doubling pause between rounds)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
+            [CompletionResult]::new('-r', '-r', [CompletionResultType]::ParameterName, 'Batch mode: also the poems in subdirectories, keeping the tree under --out-dir')
+            [CompletionResult]::new('--recursive', '--recursive', [CompletionResultType]::ParameterName, 'Batch mode: also the poems in subdirectories, keeping the tree under --out-dir')
             [CompletionResult]::new('--fallback', '--fallback', [CompletionResultType]::ParameterName, 'When no server can transform the poem, print it unchanged (with a warning) and exit 0')
-            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
-            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
+            [CompletionResult]::new('--trace', '--trace', [CompletionResultType]::ParameterName, 'Show the netstrings sent and received on stderr, with the length, '':'', payload (shortened) and '','' marked; implies -v')
+            [CompletionResult]::new('--print-nc', '--print-nc', [CompletionResultType]::ParameterName, 'Print the equivalent `printf ... | nc.traditional` command on stdout and send nothing')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -87,12 +93,20 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
             break
         }
         'poetry;test' {
-            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'The server''s host')
-            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for each network step')
+            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'The server''s host, when [HOST:]PORT names none')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'The server''s port, when [HOST:]PORT is not given')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds each case, or the round trip, may take in all')
+            [CompletionResult]::new('--max-length', '--max-length', [CompletionResultType]::ParameterName, 'The server''s maximum request length (its --max-length), for the cases at and over it (accepts suffixes: 99999, 64KiB, 1MiB) [default: 99999, as Twisted]')
+            [CompletionResult]::new('--case', '--case', [CompletionResultType]::ParameterName, 'Run only the cases whose id matches PATTERN (a glob such as ''frame.*''); repeatable')
+            [CompletionResult]::new('--skip', '--skip', [CompletionResultType]::ParameterName, 'Skip the cases whose id matches PATTERN (a glob); repeatable')
+            [CompletionResult]::new('--junit', '--junit', [CompletionResultType]::ParameterName, 'Also write the report as JUnit XML to FILE')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
-            [CompletionResult]::new('--suite', '--suite', [CompletionResultType]::ParameterName, 'Run the whole conformance suite instead of the one round trip')
-            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
-            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
+            [CompletionResult]::new('--suite', '--suite', [CompletionResultType]::ParameterName, 'Run the conformance suite instead of the one round trip')
+            [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Fail the cases where the protocol leaves a behaviour open and the server took another path (DIFFERS)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as one JSON object on stdout instead of the table')
+            [CompletionResult]::new('--list', '--list', [CompletionResultType]::ParameterName, 'List the cases (id, MUST or open, rule) and exit; with --json, as JSON')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -101,29 +115,57 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
         }
         'poetry;bench' {
             [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'The server''s host: the only address traffic goes to')
-            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once, each on a connection of its own')
-            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Seconds to keep starting requests [default: 5]')
-            [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Send exactly this many requests instead of running for a duration')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once, each on a connection of its own (with --rate, at most)')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Open loop: start R requests a second overall, each when it is due, and measure latency from then (without it: a closed loop)')
+            [CompletionResult]::new('--arrivals', '--arrivals', [CompletionResultType]::ParameterName, 'How --rate spaces the requests')
+            [CompletionResult]::new('--warmup', '--warmup', [CompletionResultType]::ParameterName, 'Seconds to load the server before measuring, left out of every figure')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Seconds to keep starting requests after the warm-up [default: 5]')
+            [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Send exactly this many requests (after the warm-up) instead of running for a duration')
             [CompletionResult]::new('--transform', '--transform', [CompletionResultType]::ParameterName, 'The transform to request; a chain with `+` too. This build must know it, to check replies')
             [CompletionResult]::new('--poem', '--poem', [CompletionResultType]::ParameterName, 'The poem to send [default: HERE IS MY POEM, as in the classic request]')
             [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Load threads, each with its share of the connections (0: one per core available)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for each whole request: connect, send, reply and close')
-            [CompletionResult]::new('--server-pid', '--server-pid', [CompletionResultType]::ParameterName, 'The server''s process id (Linux): report its CPU time per request and its memory')
+            [CompletionResult]::new('--hist', '--hist', [CompletionResultType]::ParameterName, 'Also write the latency of every measured request to FILE as HdrHistogram''s percentile spectrum (values in ms), the text its plotter reads')
+            [CompletionResult]::new('--server-pid', '--server-pid', [CompletionResultType]::ParameterName, 'The server''s process id (Linux): report its CPU time per reply and its memory')
             [CompletionResult]::new('--idle', '--idle', [CompletionResultType]::ParameterName, 'After the load, hold N connections open with half a request sent, and report the server''s memory per connection')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object on stdout instead of the table')
-            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
-            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
-        'poetry;transforms' {
+        'poetry;recite' {
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on (0: any free port)')
+            [CompletionResult]::new('--iface', '--iface', [CompletionResultType]::ParameterName, 'Interface (address) to listen on')
+            [CompletionResult]::new('--delay', '--delay', [CompletionResultType]::ParameterName, 'Seconds between two pieces of the poem (0: the whole poem at once)')
+            [CompletionResult]::new('--num-bytes', '--num-bytes', [CompletionResultType]::ParameterName, 'Bytes in each piece')
+            [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Clients served at once; more wait in the accept backlog')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds a client gets to take the poem, beyond the pauses between pieces')
+            [CompletionResult]::new('--shutdown-timeout', '--shutdown-timeout', [CompletionResultType]::ParameterName, 'Seconds that recitals in flight get to finish after SIGINT or SIGTERM')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
-            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
-            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
+            [CompletionResult]::new('--netstring', '--netstring', [CompletionResultType]::ParameterName, 'Send the poem as one netstring, so that a client can tell a cut-off poem')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'poetry;get' {
+            [CompletionResult]::new('--transform', '--transform', [CompletionResultType]::ParameterName, 'Send each poem through this transform (a `+` chain too) at the --via server')
+            [CompletionResult]::new('--via', '--via', [CompletionResultType]::ParameterName, 'The transformation server, as [HOST:]PORT')
+            [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'Write each poem to DIR/N_HOST_PORT.txt instead of stdout')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds for each whole download (and again for its transform)')
+            [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Largest poem accepted from a server')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
+            [CompletionResult]::new('--netstring', '--netstring', [CompletionResultType]::ParameterName, 'Each server sends its poem as one netstring (`poetry recite --netstring`)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -132,8 +174,18 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
         }
         'poetry;completions' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
-            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
-            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'poetry;transforms' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour what is written to stderr [env: NO_COLOR turns it off]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less on stderr (-q: warnings and errors only, -qq: errors only)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -143,10 +195,12 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
         'poetry;help' {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the transformation server')
             [CompletionResult]::new('transform', 'transform', [CompletionResultType]::ParameterValue, 'Send a poem to a server and print the transformed poem')
-            [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Check a server with the classic round trip (or the whole conformance suite)')
-            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load a server with many requests at once, check every reply, and report throughput and latency')
-            [CompletionResult]::new('transforms', 'transforms', [CompletionResultType]::ParameterValue, 'List the transforms this build knows')
+            [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Check any server of the protocol: the classic round trip, or the conformance suite')
+            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load a server (closed loop, or open loop at a fixed rate), check every reply, and report throughput and latency')
+            [CompletionResult]::new('recite', 'recite', [CompletionResultType]::ParameterValue, 'Recite a poem to every client that connects, paced: the tutorial''s poetry server')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download poems from poetry servers at once: the tutorial''s get-poetry client')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
+            [CompletionResult]::new('transforms', 'transforms', [CompletionResultType]::ParameterValue, 'List the transforms this build knows (one per line: name, then what it does)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -162,10 +216,16 @@ Register-ArgumentCompleter -Native -CommandName 'poetry' -ScriptBlock {
         'poetry;help;bench' {
             break
         }
-        'poetry;help;transforms' {
+        'poetry;help;recite' {
+            break
+        }
+        'poetry;help;get' {
             break
         }
         'poetry;help;completions' {
+            break
+        }
+        'poetry;help;transforms' {
             break
         }
         'poetry;help;help' {

@@ -22,8 +22,14 @@ _poetry() {
             poetry,completions)
                 cmd="poetry__subcmd__completions"
                 ;;
+            poetry,get)
+                cmd="poetry__subcmd__get"
+                ;;
             poetry,help)
                 cmd="poetry__subcmd__help"
+                ;;
+            poetry,recite)
+                cmd="poetry__subcmd__recite"
                 ;;
             poetry,serve)
                 cmd="poetry__subcmd__serve"
@@ -43,8 +49,14 @@ _poetry() {
             poetry__subcmd__help,completions)
                 cmd="poetry__subcmd__help__subcmd__completions"
                 ;;
+            poetry__subcmd__help,get)
+                cmd="poetry__subcmd__help__subcmd__get"
+                ;;
             poetry__subcmd__help,help)
                 cmd="poetry__subcmd__help__subcmd__help"
+                ;;
+            poetry__subcmd__help,recite)
+                cmd="poetry__subcmd__help__subcmd__recite"
                 ;;
             poetry__subcmd__help,serve)
                 cmd="poetry__subcmd__help__subcmd__serve"
@@ -65,7 +77,7 @@ _poetry() {
 
     case "${cmd}" in
         poetry)
-            opts="-v -q -h -V --color --verbose --quiet --help --version serve transform test bench transforms completions help"
+            opts="-v -q -h -V --color --verbose --quiet --help --version serve transform test bench recite get completions transforms help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -83,7 +95,7 @@ _poetry() {
             return 0
             ;;
         poetry__subcmd__bench)
-            opts="-v -q -h --host --concurrency --duration --requests --transform --poem --threads --timeout --json --server-pid --idle --color --verbose --quiet --help"
+            opts="-v -q -h --host --concurrency --rate --arrivals --warmup --duration --requests --transform --poem --threads --timeout --json --hist --server-pid --idle --color --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -94,6 +106,18 @@ _poetry() {
                     return 0
                     ;;
                 --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --arrivals)
+                    COMPREPLY=($(compgen -W "uniform poisson" -- "${cur}"))
+                    return 0
+                    ;;
+                --warmup)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -118,6 +142,10 @@ _poetry() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hist)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -158,8 +186,46 @@ _poetry() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        poetry__subcmd__get)
+            opts="-v -q -h --netstring --transform --via --out-dir --timeout --max-size --color --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --transform)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --via)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         poetry__subcmd__help)
-            opts="serve transform test bench transforms completions help"
+            opts="serve transform test bench recite get completions transforms help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -200,7 +266,35 @@ _poetry() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        poetry__subcmd__help__subcmd__get)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         poetry__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        poetry__subcmd__help__subcmd__recite)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -263,6 +357,52 @@ _poetry() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        poetry__subcmd__recite)
+            opts="-v -q -h --port --iface --delay --num-bytes --netstring --max-connections --timeout --shutdown-timeout --color --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --iface)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --num-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shutdown-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -349,7 +489,7 @@ _poetry() {
             return 0
             ;;
         poetry__subcmd__test)
-            opts="-v -q -h --host --timeout --suite --color --verbose --quiet --help"
+            opts="-v -q -h --host --port --timeout --suite --max-length --strict --case --skip --json --junit --list --color --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -359,7 +499,27 @@ _poetry() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-length)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --case)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --skip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --junit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -375,7 +535,7 @@ _poetry() {
             return 0
             ;;
         poetry__subcmd__transform)
-            opts="-v -q -h --out-dir --jobs --host --port --server --connect-timeout --timeout --max-reply --retries --fallback --color --verbose --quiet --help"
+            opts="-r -v -q -h --out-dir --recursive --jobs --host --port --server --connect-timeout --timeout --max-reply --retries --fallback --trace --print-nc --color --verbose --quiet --help cummingsify shout title alternate-case rot13 pig-latin reverse-words reverse-lines strip"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

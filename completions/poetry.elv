@@ -19,8 +19,8 @@ set edit:completion:arg-completer[poetry] = {|@words|
     var completions = [
         &'poetry'= {
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
@@ -29,10 +29,12 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand --version 'Print version'
             cand serve 'Run the transformation server'
             cand transform 'Send a poem to a server and print the transformed poem'
-            cand test 'Check a server with the classic round trip (or the whole conformance suite)'
-            cand bench 'Load a server with many requests at once, check every reply, and report throughput and latency'
-            cand transforms 'List the transforms this build knows'
+            cand test 'Check any server of the protocol: the classic round trip, or the conformance suite'
+            cand bench 'Load a server (closed loop, or open loop at a fixed rate), check every reply, and report throughput and latency'
+            cand recite 'Recite a poem to every client that connects, paced: the tutorial''s poetry server'
+            cand get 'Download poems from poetry servers at once: the tutorial''s get-poetry client'
             cand completions 'Print a shell completion script to stdout'
+            cand transforms 'List the transforms this build knows (one per line: name, then what it does)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'poetry;serve'= {
@@ -54,39 +56,51 @@ set edit:completion:arg-completer[poetry] = {|@words|
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
             cand --proxy-protocol 'Expect a PROXY protocol header (v1 or v2, as HAProxy''s send-proxy and send-proxy-v2 send) before each netstring request, and log the client it names; a connection without one is closed. Only behind a balancer'
             cand --check-config 'Check the flags and print the settings they give as one JSON object on stdout, then exit (0 if the server would start with them, 2 if not)'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
         &'poetry;transform'= {
-            cand --out-dir 'Batch mode: write each result under the same file name in DIR'
+            cand --out-dir 'Batch mode: write each result under its name in DIR'
             cand --jobs 'Batch mode: requests in flight at once (default: 4 per core)'
             cand --host 'Server host'
             cand --port 'Server port'
-            cand --server 'A server as [HOST:]PORT; repeat to try several in order (replaces --host/--port)'
+            cand --server 'A server as [HOST:]PORT (an IPv6 host in brackets); repeat to try several in order (replaces --host/--port; a bare PORT is on --host)'
             cand --connect-timeout 'Seconds to wait for a connection to be established'
             cand --timeout 'Seconds for each whole exchange with a server'
             cand --max-reply 'Largest reply accepted'
-            cand --retries 'Extra rounds over the servers when a connection is refused, closed without a reply or cut off (with a short, doubling pause between rounds)'
+            cand --retries 'Extra rounds over the servers when a connection is refused, closed without a reply by a failing server, or cut off (with a short, doubling pause between rounds)'
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand -r 'Batch mode: also the poems in subdirectories, keeping the tree under --out-dir'
+            cand --recursive 'Batch mode: also the poems in subdirectories, keeping the tree under --out-dir'
             cand --fallback 'When no server can transform the poem, print it unchanged (with a warning) and exit 0'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand --trace 'Show the netstrings sent and received on stderr, with the length, '':'', payload (shortened) and '','' marked; implies -v'
+            cand --print-nc 'Print the equivalent `printf ... | nc.traditional` command on stdout and send nothing'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
         &'poetry;test'= {
-            cand --host 'The server''s host'
-            cand --timeout 'Seconds allowed for each network step'
+            cand --host 'The server''s host, when [HOST:]PORT names none'
+            cand --port 'The server''s port, when [HOST:]PORT is not given'
+            cand --timeout 'Seconds each case, or the round trip, may take in all'
+            cand --max-length 'The server''s maximum request length (its --max-length), for the cases at and over it (accepts suffixes: 99999, 64KiB, 1MiB) [default: 99999, as Twisted]'
+            cand --case 'Run only the cases whose id matches PATTERN (a glob such as ''frame.*''); repeatable'
+            cand --skip 'Skip the cases whose id matches PATTERN (a glob); repeatable'
+            cand --junit 'Also write the report as JUnit XML to FILE'
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
-            cand --suite 'Run the whole conformance suite instead of the one round trip'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand --suite 'Run the conformance suite instead of the one round trip'
+            cand --strict 'Fail the cases where the protocol leaves a behaviour open and the server took another path (DIFFERS)'
+            cand --json 'Print the report as one JSON object on stdout instead of the table'
+            cand --list 'List the cases (id, MUST or open, rule) and exit; with --json, as JSON'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
@@ -94,28 +108,55 @@ set edit:completion:arg-completer[poetry] = {|@words|
         }
         &'poetry;bench'= {
             cand --host 'The server''s host: the only address traffic goes to'
-            cand --concurrency 'Requests in flight at once, each on a connection of its own'
-            cand --duration 'Seconds to keep starting requests [default: 5]'
-            cand --requests 'Send exactly this many requests instead of running for a duration'
+            cand --concurrency 'Requests in flight at once, each on a connection of its own (with --rate, at most)'
+            cand --rate 'Open loop: start R requests a second overall, each when it is due, and measure latency from then (without it: a closed loop)'
+            cand --arrivals 'How --rate spaces the requests'
+            cand --warmup 'Seconds to load the server before measuring, left out of every figure'
+            cand --duration 'Seconds to keep starting requests after the warm-up [default: 5]'
+            cand --requests 'Send exactly this many requests (after the warm-up) instead of running for a duration'
             cand --transform 'The transform to request; a chain with `+` too. This build must know it, to check replies'
             cand --poem 'The poem to send [default: HERE IS MY POEM, as in the classic request]'
             cand --threads 'Load threads, each with its share of the connections (0: one per core available)'
             cand --timeout 'Seconds allowed for each whole request: connect, send, reply and close'
-            cand --server-pid 'The server''s process id (Linux): report its CPU time per request and its memory'
+            cand --hist 'Also write the latency of every measured request to FILE as HdrHistogram''s percentile spectrum (values in ms), the text its plotter reads'
+            cand --server-pid 'The server''s process id (Linux): report its CPU time per reply and its memory'
             cand --idle 'After the load, hold N connections open with half a request sent, and report the server''s memory per connection'
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
             cand --json 'Print one JSON object on stdout instead of the table'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
-        &'poetry;transforms'= {
+        &'poetry;recite'= {
+            cand --port 'Port to listen on (0: any free port)'
+            cand --iface 'Interface (address) to listen on'
+            cand --delay 'Seconds between two pieces of the poem (0: the whole poem at once)'
+            cand --num-bytes 'Bytes in each piece'
+            cand --max-connections 'Clients served at once; more wait in the accept backlog'
+            cand --timeout 'Seconds a client gets to take the poem, beyond the pauses between pieces'
+            cand --shutdown-timeout 'Seconds that recitals in flight get to finish after SIGINT or SIGTERM'
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand --netstring 'Send the poem as one netstring, so that a client can tell a cut-off poem'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'poetry;get'= {
+            cand --transform 'Send each poem through this transform (a `+` chain too) at the --via server'
+            cand --via 'The transformation server, as [HOST:]PORT'
+            cand --out-dir 'Write each poem to DIR/N_HOST_PORT.txt instead of stdout'
+            cand --timeout 'Seconds for each whole download (and again for its transform)'
+            cand --max-size 'Largest poem accepted from a server'
+            cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand --netstring 'Each server sends its poem as one netstring (`poetry recite --netstring`)'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
@@ -123,8 +164,17 @@ set edit:completion:arg-completer[poetry] = {|@words|
         }
         &'poetry;completions'= {
             cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
-            cand -v 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-            cand --verbose 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'poetry;transforms'= {
+            cand --color 'When to colour what is written to stderr [env: NO_COLOR turns it off]'
+            cand -v 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+            cand --verbose 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
             cand -q 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand --quiet 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
             cand -h 'Print help (see more with ''--help'')'
@@ -133,10 +183,12 @@ set edit:completion:arg-completer[poetry] = {|@words|
         &'poetry;help'= {
             cand serve 'Run the transformation server'
             cand transform 'Send a poem to a server and print the transformed poem'
-            cand test 'Check a server with the classic round trip (or the whole conformance suite)'
-            cand bench 'Load a server with many requests at once, check every reply, and report throughput and latency'
-            cand transforms 'List the transforms this build knows'
+            cand test 'Check any server of the protocol: the classic round trip, or the conformance suite'
+            cand bench 'Load a server (closed loop, or open loop at a fixed rate), check every reply, and report throughput and latency'
+            cand recite 'Recite a poem to every client that connects, paced: the tutorial''s poetry server'
+            cand get 'Download poems from poetry servers at once: the tutorial''s get-poetry client'
             cand completions 'Print a shell completion script to stdout'
+            cand transforms 'List the transforms this build knows (one per line: name, then what it does)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'poetry;help;serve'= {
@@ -147,9 +199,13 @@ set edit:completion:arg-completer[poetry] = {|@words|
         }
         &'poetry;help;bench'= {
         }
-        &'poetry;help;transforms'= {
+        &'poetry;help;recite'= {
+        }
+        &'poetry;help;get'= {
         }
         &'poetry;help;completions'= {
+        }
+        &'poetry;help;transforms'= {
         }
         &'poetry;help;help'= {
         }

@@ -27,16 +27,18 @@ end
 complete -c poetry -n "__fish_poetry_needs_command" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c poetry -n "__fish_poetry_needs_command" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_needs_command" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_needs_command" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c poetry -n "__fish_poetry_needs_command" -s V -l version -d 'Print version'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "serve" -d 'Run the transformation server'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "transform" -d 'Send a poem to a server and print the transformed poem'
-complete -c poetry -n "__fish_poetry_needs_command" -f -a "test" -d 'Check a server with the classic round trip (or the whole conformance suite)'
-complete -c poetry -n "__fish_poetry_needs_command" -f -a "bench" -d 'Load a server with many requests at once, check every reply, and report throughput and latency'
-complete -c poetry -n "__fish_poetry_needs_command" -f -a "transforms" -d 'List the transforms this build knows'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "test" -d 'Check any server of the protocol: the classic round trip, or the conformance suite'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "bench" -d 'Load a server (closed loop, or open loop at a fixed rate), check every reply, and report throughput and latency'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "recite" -d 'Recite a poem to every client that connects, paced: the tutorial\'s poetry server'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "get" -d 'Download poems from poetry servers at once: the tutorial\'s get-poetry client'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c poetry -n "__fish_poetry_needs_command" -f -a "transforms" -d 'List the transforms this build knows (one per line: name, then what it does)'
 complete -c poetry -n "__fish_poetry_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l port -d 'Port to listen on (0: any free port)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l http-port -d 'Also serve HTTP on this port (0: any free port); off unless given' -r
@@ -58,67 +60,112 @@ always\t'Always colour'
 never\t'Never colour'"
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l proxy-protocol -d 'Expect a PROXY protocol header (v1 or v2, as HAProxy\'s send-proxy and send-proxy-v2 send) before each netstring request, and log the client it names; a connection without one is closed. Only behind a balancer'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l check-config -d 'Check the flags and print the settings they give as one JSON object on stdout, then exit (0 if the server would start with them, 2 if not)'
-complete -c poetry -n "__fish_poetry_using_subcommand serve" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c poetry -n "__fish_poetry_using_subcommand transform" -l out-dir -d 'Batch mode: write each result under the same file name in DIR' -r -F
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l out-dir -d 'Batch mode: write each result under its name in DIR' -r -F
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l jobs -d 'Batch mode: requests in flight at once (default: 4 per core)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l host -d 'Server host' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l port -d 'Server port' -r
-complete -c poetry -n "__fish_poetry_using_subcommand transform" -l server -d 'A server as [HOST:]PORT; repeat to try several in order (replaces --host/--port)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l server -d 'A server as [HOST:]PORT (an IPv6 host in brackets); repeat to try several in order (replaces --host/--port; a bare PORT is on --host)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l connect-timeout -d 'Seconds to wait for a connection to be established' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l timeout -d 'Seconds for each whole exchange with a server' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l max-reply -d 'Largest reply accepted' -r
-complete -c poetry -n "__fish_poetry_using_subcommand transform" -l retries -d 'Extra rounds over the servers when a connection is refused, closed without a reply or cut off (with a short, doubling pause between rounds)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l retries -d 'Extra rounds over the servers when a connection is refused, closed without a reply by a failing server, or cut off (with a short, doubling pause between rounds)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -s r -l recursive -d 'Batch mode: also the poems in subdirectories, keeping the tree under --out-dir'
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -l fallback -d 'When no server can transform the poem, print it unchanged (with a warning) and exit 0'
-complete -c poetry -n "__fish_poetry_using_subcommand transform" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l trace -d 'Show the netstrings sent and received on stderr, with the length, \':\', payload (shortened) and \',\' marked; implies -v'
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -l print-nc -d 'Print the equivalent `printf ... | nc.traditional` command on stdout and send nothing'
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c poetry -n "__fish_poetry_using_subcommand test" -l host -d 'The server\'s host' -r
-complete -c poetry -n "__fish_poetry_using_subcommand test" -l timeout -d 'Seconds allowed for each network step' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l host -d 'The server\'s host, when [HOST:]PORT names none' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l port -d 'The server\'s port, when [HOST:]PORT is not given' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l timeout -d 'Seconds each case, or the round trip, may take in all' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l max-length -d 'The server\'s maximum request length (its --max-length), for the cases at and over it (accepts suffixes: 99999, 64KiB, 1MiB) [default: 99999, as Twisted]' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l case -d 'Run only the cases whose id matches PATTERN (a glob such as \'frame.*\'); repeatable' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l skip -d 'Skip the cases whose id matches PATTERN (a glob); repeatable' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l junit -d 'Also write the report as JUnit XML to FILE' -r -F
 complete -c poetry -n "__fish_poetry_using_subcommand test" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c poetry -n "__fish_poetry_using_subcommand test" -l suite -d 'Run the whole conformance suite instead of the one round trip'
-complete -c poetry -n "__fish_poetry_using_subcommand test" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l suite -d 'Run the conformance suite instead of the one round trip'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l strict -d 'Fail the cases where the protocol leaves a behaviour open and the server took another path (DIFFERS)'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l json -d 'Print the report as one JSON object on stdout instead of the table'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l list -d 'List the cases (id, MUST or open, rule) and exit; with --json, as JSON'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l host -d 'The server\'s host: the only address traffic goes to' -r
-complete -c poetry -n "__fish_poetry_using_subcommand bench" -l concurrency -d 'Requests in flight at once, each on a connection of its own' -r
-complete -c poetry -n "__fish_poetry_using_subcommand bench" -l duration -d 'Seconds to keep starting requests [default: 5]' -r
-complete -c poetry -n "__fish_poetry_using_subcommand bench" -l requests -d 'Send exactly this many requests instead of running for a duration' -r
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l concurrency -d 'Requests in flight at once, each on a connection of its own (with --rate, at most)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l rate -d 'Open loop: start R requests a second overall, each when it is due, and measure latency from then (without it: a closed loop)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l arrivals -d 'How --rate spaces the requests' -r -f -a "uniform\t'Evenly: one every 1/R seconds'
+poisson\t'As independent clients would: exponential gaps, R a second on average'"
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l warmup -d 'Seconds to load the server before measuring, left out of every figure' -r
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l duration -d 'Seconds to keep starting requests after the warm-up [default: 5]' -r
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l requests -d 'Send exactly this many requests (after the warm-up) instead of running for a duration' -r
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l transform -d 'The transform to request; a chain with `+` too. This build must know it, to check replies' -r
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l poem -d 'The poem to send [default: HERE IS MY POEM, as in the classic request]' -r -F
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l threads -d 'Load threads, each with its share of the connections (0: one per core available)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l timeout -d 'Seconds allowed for each whole request: connect, send, reply and close' -r
-complete -c poetry -n "__fish_poetry_using_subcommand bench" -l server-pid -d 'The server\'s process id (Linux): report its CPU time per request and its memory' -r
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l hist -d 'Also write the latency of every measured request to FILE as HdrHistogram\'s percentile spectrum (values in ms), the text its plotter reads' -r -F
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -l server-pid -d 'The server\'s process id (Linux): report its CPU time per reply and its memory' -r
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l idle -d 'After the load, hold N connections open with half a request sent, and report the server\'s memory per connection' -r
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -l json -d 'Print one JSON object on stdout instead of the table'
-complete -c poetry -n "__fish_poetry_using_subcommand bench" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand bench" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c poetry -n "__fish_poetry_using_subcommand transforms" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l port -d 'Port to listen on (0: any free port)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l iface -d 'Interface (address) to listen on' -r
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l delay -d 'Seconds between two pieces of the poem (0: the whole poem at once)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l num-bytes -d 'Bytes in each piece' -r
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l max-connections -d 'Clients served at once; more wait in the accept backlog' -r
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l timeout -d 'Seconds a client gets to take the poem, beyond the pauses between pieces' -r
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l shutdown-timeout -d 'Seconds that recitals in flight get to finish after SIGINT or SIGTERM' -r
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
-complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
-complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -l netstring -d 'Send the poem as one netstring, so that a client can tell a cut-off poem'
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+complete -c poetry -n "__fish_poetry_using_subcommand recite" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c poetry -n "__fish_poetry_using_subcommand get" -l transform -d 'Send each poem through this transform (a `+` chain too) at the --via server' -r
+complete -c poetry -n "__fish_poetry_using_subcommand get" -l via -d 'The transformation server, as [HOST:]PORT' -r
+complete -c poetry -n "__fish_poetry_using_subcommand get" -l out-dir -d 'Write each poem to DIR/N_HOST_PORT.txt instead of stdout' -r -F
+complete -c poetry -n "__fish_poetry_using_subcommand get" -l timeout -d 'Seconds for each whole download (and again for its transform)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand get" -l max-size -d 'Largest poem accepted from a server' -r
+complete -c poetry -n "__fish_poetry_using_subcommand get" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c poetry -n "__fish_poetry_using_subcommand get" -l netstring -d 'Each server sends its poem as one netstring (`poetry recite --netstring`)'
+complete -c poetry -n "__fish_poetry_using_subcommand get" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+complete -c poetry -n "__fish_poetry_using_subcommand get" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+complete -c poetry -n "__fish_poetry_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c poetry -n "__fish_poetry_using_subcommand completions" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c poetry -n "__fish_poetry_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides'
+complete -c poetry -n "__fish_poetry_using_subcommand completions" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_using_subcommand completions" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
 complete -c poetry -n "__fish_poetry_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench transforms completions help" -f -a "serve" -d 'Run the transformation server'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench transforms completions help" -f -a "transform" -d 'Send a poem to a server and print the transformed poem'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench transforms completions help" -f -a "test" -d 'Check a server with the classic round trip (or the whole conformance suite)'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench transforms completions help" -f -a "bench" -d 'Load a server with many requests at once, check every reply, and report throughput and latency'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench transforms completions help" -f -a "transforms" -d 'List the transforms this build knows'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench transforms completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench transforms completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c poetry -n "__fish_poetry_using_subcommand transforms" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
+complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'
+complete -c poetry -n "__fish_poetry_using_subcommand transforms" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "serve" -d 'Run the transformation server'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "transform" -d 'Send a poem to a server and print the transformed poem'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "test" -d 'Check any server of the protocol: the classic round trip, or the conformance suite'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "bench" -d 'Load a server (closed loop, or open loop at a fixed rate), check every reply, and report throughput and latency'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "recite" -d 'Recite a poem to every client that connects, paced: the tutorial\'s poetry server'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "get" -d 'Download poems from poetry servers at once: the tutorial\'s get-poetry client'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "transforms" -d 'List the transforms this build knows (one per line: name, then what it does)'
+complete -c poetry -n "__fish_poetry_using_subcommand help; and not __fish_seen_subcommand_from serve transform test bench recite get completions transforms help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c poetry -n "__fish_poetry_using_subcommand transform" -a "(poetry transforms 2>/dev/null | string replace -r '  +' \t)"

@@ -20,7 +20,7 @@ pub enum NetstringError {
         /// The maximum payload length in force.
         max: usize,
     },
-    /// More length digits than the maximum length has (leading zeros included).
+    /// More length digits than the maximum length has.
     #[error("length has more than the {allowed} digits the maximum of {max} bytes allows")]
     TooManyDigits {
         /// Digits allowed.
@@ -37,6 +37,9 @@ pub enum NetstringError {
     /// `:` with no digits before it.
     #[error("empty length before ':'")]
     EmptyLength,
+    /// A length of more than one digit that starts with `0` (only `0:` may).
+    #[error("length starts with a leading zero")]
+    LeadingZero,
     /// The byte after the payload is not `,`.
     #[error("byte {byte:#04x} after the payload where ',' was expected")]
     MissingComma {
@@ -156,6 +159,11 @@ impl Decoder for NetstringCodec {
                 used += 1;
                 match byte {
                     b'0'..=b'9' => {
+                        // As in the netstring definition and Twisted (`0|[1-9][0-9]*`):
+                        // accepting `027:` would let two peers disagree on a frame.
+                        if digits == 1 && value == 0 {
+                            return Err(NetstringError::LeadingZero);
+                        }
                         digits += 1;
                         if digits > self.max_digits {
                             return Err(NetstringError::TooManyDigits {
@@ -302,21 +310,44 @@ mod tests {
     }
 
     #[test]
-    fn leading_zeros_are_accepted_within_the_digit_cap() {
-        // Twisted's NetstringReceiver reads "05" as 5; only the digit count is capped.
+    fn leading_zeros_are_malformed_and_only_the_empty_length_starts_with_zero() {
+        for input in [
+            &b"05:hello,"[..],
+            b"00:,",
+            b"00000:,",
+            b"027:cummingsify.HERE IS MY POEM,",
+        ] {
+            let mut codec = NetstringCodec::new(99_999);
+            let err = decode_all(&mut codec, input).unwrap_err();
+            assert!(
+                matches!(err, NetstringError::LeadingZero),
+                "{:?} gave {err:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        // Refused at the second digit, without waiting for the ':'.
         let mut codec = NetstringCodec::new(99_999);
-        assert_eq!(
-            decode_all(&mut codec, b"05:hello,").unwrap(),
-            vec![Bytes::from_static(b"hello")]
-        );
+        let mut buf = BytesMut::from(&b"0"[..]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        buf.put_u8(b'7');
+        assert!(matches!(codec.decode(&mut buf), Err(NetstringError::LeadingZero)));
+        // Even where one digit is all the maximum allows, the error names the zero.
+        let mut codec = NetstringCodec::new(5);
+        assert!(matches!(
+            decode_all(&mut codec, b"00:,"),
+            Err(NetstringError::LeadingZero)
+        ));
+        // Zeros inside or at the end of a length are digits like any other.
         let mut codec = NetstringCodec::new(99_999);
-        assert_eq!(decode_all(&mut codec, b"00000:,").unwrap(), vec![Bytes::new()]);
+        let ten = decode_all(&mut codec, b"10:0123456789,100:").unwrap();
+        assert_eq!(ten, vec![Bytes::from_static(b"0123456789")]);
+        assert_eq!(codec.declared_length(), Some(100));
     }
 
     #[test]
     fn more_digits_than_the_max_allows() {
         let mut codec = NetstringCodec::new(99_999);
-        let err = decode_all(&mut codec, b"000005:hello,").unwrap_err();
+        let err = decode_all(&mut codec, b"100005:hello,").unwrap_err();
         assert!(
             matches!(err, NetstringError::TooManyDigits { allowed: 5, .. }),
             "{err:?}"

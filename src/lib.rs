@@ -15,6 +15,8 @@ pub mod bench;
 pub mod client;
 pub mod codec;
 pub mod conformance;
+pub mod get;
+pub mod recite;
 pub mod registry;
 pub mod request;
 pub mod server;

@@ -463,7 +463,7 @@ fn idle_keep_alive_connections_give_way_to_waiting_clients() {
 fn the_metrics_port_cannot_be_held() {
     let server = Server::poetry(&["--metrics-port", "0"]);
     let metrics = format!("127.0.0.1:{}", server.metrics_port.unwrap());
-    let _idle: Vec<_> = (0..8).map(|_| common::connect(&metrics)).collect();
+    // The slow ones first: the oldest, and mid-way through a request head.
     let _slow: Vec<_> = (0..8)
         .map(|_| {
             let mut s = common::connect(&metrics);
@@ -471,6 +471,7 @@ fn the_metrics_port_cannot_be_held() {
             s
         })
         .collect();
+    let _idle: Vec<_> = (0..8).map(|_| common::connect(&metrics)).collect();
     let started = Instant::now();
     let text = scrape(server.metrics_port.unwrap());
     assert!(text.contains("poetry_open_connections"), "{text}");

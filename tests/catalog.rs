@@ -173,13 +173,22 @@ fn poetry_transforms_lists_every_name() {
             t.name
         );
     }
+    // The list alone, so that `| cut -d' ' -f1` gets the names; the examples are in --help.
+    assert_eq!(stdout.lines().count(), CATALOG.len(), "{stdout}");
+    let help = Command::cargo_bin("poetry")
+        .unwrap()
+        .args(["transforms", "--help"])
+        .timeout(common::STEP)
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
     assert!(
-        stdout.contains(&service::shout("Slow Rain on the Café Roof")),
-        "{stdout}"
+        help.contains(&service::shout("Slow Rain on the Café Roof")),
+        "{help}"
     );
     assert!(
-        stdout.contains("poetry transform cummingsify+reverse-lines poem.txt"),
-        "{stdout}"
+        help.contains("poetry transform cummingsify+reverse-lines poem.txt"),
+        "{help}"
     );
 }
 

@@ -115,6 +115,7 @@ fn the_server_survives_every_malformed_request() {
     for reason in [
         "where a length digit or ':' was expected",
         "empty length",
+        "leading zero",
         "where ',' was expected",
         "more than the 5 digits",
         "exceeds the maximum of 50000 bytes",
@@ -148,13 +149,17 @@ fn pipelined_frames_get_one_reply_then_close() {
 }
 
 #[test]
-fn transform_without_a_server_says_so() {
-    common::transform_cummingsify(&closed_port().to_string())
+fn transform_without_a_server_says_so_with_the_port_tried() {
+    let port = closed_port().to_string();
+    common::transform_cummingsify(&port)
         .write_stdin("POEM")
         .assert()
-        .code(1)
+        .code(3)
         .stdout("")
-        .stderr(predicate::str::contains("connection refused").and(predicate::str::contains("poetry serve")));
+        .stderr(
+            predicate::str::contains("connection refused")
+                .and(predicate::str::contains(format!("`poetry serve --port {port}`"))),
+        );
 }
 
 #[test]
@@ -164,12 +169,18 @@ fn transform_with_an_unknown_name_lists_what_is_known() {
         .args(["transform", "cummingsfy", "--port", &server.port.to_string()])
         .write_stdin("POEM")
         .assert()
-        .code(1)
+        .code(4)
         .stdout("")
         .stderr(
-            predicate::str::contains("closed the connection without a reply")
-                .and(predicate::str::contains("This build knows: "))
-                .and(predicate::str::contains("did you mean \"cummingsify\"")),
+            predicate::str::starts_with("error: localhost:")
+                .and(predicate::str::contains(
+                    "refused the request: it most likely does not know the transform \"cummingsfy\"; \
+                     did you mean \"cummingsify\"?",
+                ))
+                .and(predicate::str::contains(
+                    "this build knows: alternate-case, cummingsify,",
+                ))
+                .and(predicate::str::contains("closed the connection without a reply")),
         );
 }
 
@@ -179,9 +190,10 @@ fn transform_reports_a_reply_cut_off() {
         stream.write_all(b"15:here is").unwrap();
     });
     common::transform_cummingsify(&port.to_string())
+        .args(["--retries", "0"])
         .write_stdin("HERE IS MY POEM")
         .assert()
-        .code(1)
+        .code(6)
         .stdout("")
         .stderr(predicate::str::contains("cut off after 7 of 15 bytes"));
     server.join().unwrap();
@@ -198,7 +210,7 @@ fn transform_gives_up_after_its_timeout() {
         .args(["--timeout", "0.5"])
         .write_stdin("POEM")
         .assert()
-        .code(1)
+        .code(5)
         .stderr(predicate::str::contains("no reply from").and(predicate::str::contains("--timeout")));
     server.join().unwrap();
 }
@@ -224,7 +236,7 @@ fn test_fails_without_a_server() {
     poetry()
         .args(["test", &closed_port().to_string(), "--host", "127.0.0.1"])
         .assert()
-        .code(1)
+        .code(3)
         .stdout("")
         .stderr(predicate::str::contains("FAIL").and(predicate::str::contains("connection refused")));
 }
@@ -308,7 +320,19 @@ fn every_subcommand_explains_itself() {
             .args([sub, "--help"])
             .assert()
             .success()
-            .stdout(predicate::str::contains("Examples:"));
+            .stdout(predicate::str::contains("Examples"))
+            // The flags of every subcommand under a heading of their own.
+            .stdout(
+                predicate::str::is_match(r"(?s)\nGlobal options:\n +--color <WHEN>.*\n +-v, --verbose")
+                    .unwrap(),
+            );
+    }
+    for sub in ["serve", "transform", "transforms", "completions"] {
+        poetry()
+            .args([sub, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Exit codes"));
     }
     poetry()
         .arg("--version")

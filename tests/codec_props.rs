@@ -71,6 +71,42 @@ proptest! {
         let _ = feed(max, &input, &cuts);
     }
 
+    /// The length grammar is Twisted's and the netstring definition's,
+    /// `0|[1-9][0-9]*`, capped at the maximum: checked against that model
+    /// for every digit string, fed whole or a byte at a time.
+    #[test]
+    fn lengths_follow_the_netstring_grammar(digits in "[0-9]{1,8}", max in 0usize..2_000_000, whole in any::<bool>()) {
+        let header = format!("{digits}:");
+        let well_formed = digits == "0" || !digits.starts_with('0');
+        let value: usize = digits.parse().unwrap();
+        let mut codec = NetstringCodec::new(max);
+        let mut buf = BytesMut::new();
+        let mut result = Ok(None);
+        let pieces: Vec<&[u8]> = if whole {
+            vec![header.as_bytes()]
+        } else {
+            header.as_bytes().chunks(1).collect()
+        };
+        for piece in pieces {
+            buf.extend_from_slice(piece);
+            result = codec.decode(&mut buf);
+            if result.is_err() {
+                break;
+            }
+        }
+        match result {
+            Ok(None) => {
+                prop_assert!(well_formed && value <= max, "{header} accepted with max {max}");
+                prop_assert_eq!(codec.declared_length(), Some(value));
+            }
+            Err(NetstringError::LeadingZero) => prop_assert!(!well_formed, "{header}"),
+            Err(NetstringError::TooLong { .. } | NetstringError::TooManyDigits { .. }) => {
+                prop_assert!(well_formed && value > max, "{header} too long with max {max}");
+            }
+            other => prop_assert!(false, "{header}: {other:?}"),
+        }
+    }
+
     #[test]
     fn too_long_is_refused_before_the_payload(len in 1usize..1_000_000, max in 0usize..1_000) {
         prop_assume!(len > max);

@@ -1,20 +1,27 @@
-//! `poetry bench`: a closed-loop load generator for any server of the protocol.
+//! `poetry bench`: a load generator for any server of the protocol, closed
+//! loop or open loop at a fixed rate.
 //!
 //! Every request gets a connection of its own, as the protocol wants, and
 //! every reply is checked byte for byte against the reply computed locally
 //! with the same transform, so a fast but wrong server cannot look good.
-//! [`load`] drives the traffic, [`procstat`] watches the server process from
-//! outside, [`idle`] measures what a held-open connection costs it, and
-//! [`report`] says what came of it.
+//! [`load`] drives the traffic (when, in an open loop, [`schedule`] says) and
+//! [`outcome`] keeps what it measured, [`procstat`] watches the server process from outside, [`idle`] measures
+//! what a held-open connection costs it, [`report`] says what came of it, and
+//! [`spectrum`] draws the latency distribution.
 
 pub mod idle;
 pub mod load;
+pub mod outcome;
 pub mod procstat;
 pub mod report;
+pub mod schedule;
+pub mod spectrum;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use self::procstat::Process;
+use self::schedule::Arrivals;
 use crate::registry::{Registry, RegistryError};
 
 /// When a run stops.
@@ -24,6 +31,21 @@ pub enum Stop {
     After(Duration),
     /// Send exactly this many requests.
     Requests(u64),
+}
+
+/// How requests are paced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Load {
+    /// Each connection sends its next request when the last is answered.
+    Closed,
+    /// Requests start when due, `rate` a second overall, whatever came of
+    /// the earlier ones; latency counts from when each was due.
+    Open {
+        /// Requests per second, over all threads.
+        rate: f64,
+        /// How they are spaced.
+        arrivals: Arrivals,
+    },
 }
 
 /// What to send, where, and how hard.
@@ -37,14 +59,31 @@ pub struct Plan {
     pub request: Vec<u8>,
     /// The exact reply every request must get, framed.
     pub expected: Vec<u8>,
-    /// Requests in flight at once.
+    /// Requests in flight at once (in an open loop, at most).
     pub concurrency: usize,
     /// OS threads sharing them.
     pub threads: usize,
-    /// When to stop.
+    /// Closed or open loop.
+    pub load: Load,
+    /// Time first spent loading without measuring.
+    pub warmup: Duration,
+    /// When to stop, after the warm-up.
     pub stop: Stop,
     /// Time allowed for each whole request: connect, send, reply, close.
     pub timeout: Duration,
+    /// The server's process, to read its CPU time and memory.
+    pub server: Option<Process>,
+}
+
+impl Plan {
+    /// The longest latency a request of this plan can have: an open loop's
+    /// request may wait for a slot from the start of the run to its end.
+    fn latency_bound(&self) -> Duration {
+        match (self.load, self.stop) {
+            (Load::Open { .. }, Stop::After(duration)) => self.warmup + duration + self.timeout,
+            _ => self.timeout,
+        }
+    }
 }
 
 /// Why a plan could not be made.

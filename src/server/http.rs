@@ -17,7 +17,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
@@ -88,9 +88,20 @@ struct Activity {
     /// one (0: between requests).
     request_began: AtomicU64,
     requests: AtomicU64,
+    /// A request's head has been read and it is being answered.
+    serving: AtomicBool,
 }
 
 impl Activity {
+    fn new() -> Self {
+        Self {
+            opened: std::time::Instant::now(),
+            request_began: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            serving: AtomicBool::new(false),
+        }
+    }
+
     /// When the current request's first byte arrived (now, if unknown).
     fn request_began(&self) -> Instant {
         match self.request_began.load(Ordering::Relaxed) {
@@ -108,6 +119,7 @@ impl Activity {
 
     /// The request is answered; returns how many the connection has carried.
     fn answered(&self) -> u64 {
+        self.serving.store(false, Ordering::Relaxed);
         self.request_began.store(0, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -178,24 +190,21 @@ pub(super) async fn serve(
     // reply would hold the connection (and its slot) for ever.
     let mut io = TimeoutStream::new(stream);
     io.set_write_timeout(Some(timeout));
-    let activity = Arc::new(Activity {
-        opened: std::time::Instant::now(),
-        request_began: AtomicU64::new(0),
-        requests: AtomicU64::new(0),
-    });
+    let activity = Arc::new(Activity::new());
     let io = Watched {
         io: Box::pin(io),
         activity: activity.clone(),
     };
-    let for_requests = activity.clone();
+    let (for_requests, for_responses) = (activity.clone(), activity.clone());
     let service = app
         .map_request(move |mut req: axum::http::Request<Incoming>| {
+            for_requests.serving.store(true, Ordering::Relaxed);
             req.extensions_mut().insert(ConnectInfo(peer));
             req.extensions_mut().insert(for_requests.clone());
             req
         })
         .map_response(move |mut response: Response| {
-            if activity.answered() >= KEEPALIVE_REQUESTS {
+            if for_responses.answered() >= KEEPALIVE_REQUESTS {
                 response
                     .headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -214,9 +223,11 @@ pub(super) async fn serve(
     let ended = tokio::select! {
         result = connection.as_mut() => Some(result),
         why = ctx.slots(protocol).until_released() => {
-            if why == Release::Reclaimed {
+            if why == Release::Reclaimed && !activity.serving.load(Ordering::Relaxed) {
+                // Between requests, or still sending a head: a slow client
+                // must not keep a waiting one out, so it goes at once.
                 ctx.metrics.reclaimed(protocol);
-                tracing::debug!(%peer, "HTTP connection gives its slot to a waiting connection");
+                return tracing::debug!(%peer, "HTTP connection closed to give its slot to a waiting connection");
             }
             None
         }
@@ -224,7 +235,7 @@ pub(super) async fn serve(
     };
     let result = match ended {
         Some(result) => result,
-        // An idle connection closes now; a request in flight is answered first.
+        // An idle connection closes now; a request being answered is answered first.
         None => {
             connection.as_mut().graceful_shutdown();
             connection.await
@@ -418,11 +429,7 @@ mod tests {
     }
 
     async fn call(app: Router, method: &str, uri: &str, body: Body) -> (StatusCode, String) {
-        let activity = Arc::new(Activity {
-            opened: std::time::Instant::now(),
-            request_began: AtomicU64::new(0),
-            requests: AtomicU64::new(0),
-        });
+        let activity = Arc::new(Activity::new());
         let request = axum::http::Request::builder()
             .method(method)
             .uri(uri)

@@ -2,6 +2,8 @@
 //! every wait bounded.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod broken;
+pub mod suite;
 pub mod twisted;
 
 use std::io::{BufRead, BufReader, Read, Write};

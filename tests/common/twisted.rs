@@ -60,3 +60,29 @@ pub fn server(python: &str) -> Server {
     assert_eq!(server.banner, format!("Serving transforms on {}.", server.addr()));
     server
 }
+
+/// Starts a Twisted poetry server of `tests/interop/` (`slow_poetry.py` or
+/// `netstring_poetry.py`) reciting `poem` on a free port, and waits for its
+/// `Reciting POEM on HOST:PORT.` line.
+pub fn poetry_server(python: &str, script_name: &str, poem: &std::path::Path, args: &[&str]) -> Server {
+    let mut command = process::Command::new(python);
+    command
+        .arg("-u")
+        .arg(script(script_name))
+        .args(["--port", "0"])
+        .args(args)
+        .arg(poem);
+    let server = Server::start(command);
+    assert_eq!(
+        server.banner,
+        format!("Reciting {} on {}.", poem.display(), server.addr())
+    );
+    server
+}
+
+/// The Part 13 style Twisted client of `tests/interop/get_poetry.py`, bounded by `STEP`.
+pub fn get_poetry(python: &str) -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::new(python);
+    command.arg("-u").arg(script("get_poetry.py")).timeout(STEP);
+    command
+}

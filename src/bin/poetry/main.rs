@@ -6,9 +6,9 @@ mod commands;
 mod exit;
 mod term;
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    // Before anything can print: `poetry ... | head -1` ends quietly with 0.
+    term::exit_quietly_when_stdout_closes();
+    let cli = cli::parse();
     commands::run(cli)
 }

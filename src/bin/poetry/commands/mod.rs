@@ -2,6 +2,8 @@
 
 mod bench;
 mod completions;
+mod get;
+mod recite;
 mod serve;
 mod test;
 mod transform;
@@ -10,9 +12,10 @@ mod transforms;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
-use crate::term;
+use crate::{exit, term};
 
-/// Runs the command line, reporting any error on stderr.
+/// Runs the command line, reporting any error on stderr with the exit code
+/// of its class.
 pub fn run(cli: Cli) -> ExitCode {
     let color = term::init_color(cli.color);
     let result = match cli.command {
@@ -20,18 +23,24 @@ pub fn run(cli: Cli) -> ExitCode {
             term::init_logging(cli.verbose, cli.quiet, color);
             serve::run(args)
         }
-        Command::Transform(args) => transform::run(args, cli.quiet > 0),
+        Command::Transform(args) => transform::run(args, cli.verbose, cli.quiet),
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Recite(args) => {
+            term::init_logging(cli.verbose, cli.quiet, color);
+            recite::run(args)
+        }
+        Command::Get(args) => get::run(args, cli.quiet > 0),
         Command::Transforms => transforms::run(),
         Command::Completions { shell } => completions::run(shell),
     };
     match result {
         Ok(code) => code,
+        // Whoever read our stdout has all they wanted (`| head -1`).
+        Err(err) if term::is_closed_stdout(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            use colored::Colorize;
-            eprintln!("{} {err:#}", "error:".red().bold());
-            ExitCode::FAILURE
+            term::say(term::error_label(), &format!("{err:#}"));
+            exit::code_of(&err).into()
         }
     }
 }

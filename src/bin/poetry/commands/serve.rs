@@ -5,7 +5,8 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
-use crate::exit::Exit;
+use crate::exit::{fail, Exit};
+use poetry::client::host_port;
 use poetry::registry::Registry;
 use poetry::server::{Config, Listeners, Server};
 
@@ -34,10 +35,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.check_config {
         return check_config(&args, &config, threads);
     }
+    check_ports(&args)?;
+    config
+        .validate()
+        .map_err(|err| fail(Exit::Usage, format!("{err:#}")))?;
     ensure_file_limit(config.max_connections)?;
     let server = Server::new(Registry::standard(), config)?;
     // One worker is best served by the current-thread scheduler: no work
-    // stealing to pay for. Big transforms still go to the blocking pool.
+    // stealing to pay for. Heavy transforms still go to the transform pool.
     let runtime = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -51,25 +56,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let exit = runtime.block_on(async {
         // All are bound before any is announced: a port that is taken
         // fails the start instead of leaving half a server running.
-        let netstring = bind(&args.iface, args.port).await?;
+        let netstring = bind(&args.iface, args.port, "--port").await?;
         let http = match args.http_port {
-            Some(port) => Some(bind(&args.iface, port).await?),
+            Some(port) => Some(bind(&args.iface, port, "--http-port").await?),
             None => None,
         };
         let metrics = match args.metrics_port {
-            Some(port) => Some(bind(&args.iface, port).await?),
+            Some(port) => Some(bind(&args.iface, port, "--metrics-port").await?),
             None => None,
         };
         let signal = shutdown_signal()?;
-        let mut stdout = std::io::stdout();
-        writeln!(stdout, "Serving transforms on {}.", netstring.local_addr()?)?;
+        // A SocketAddr shows an IPv6 address in brackets: `[::1]:11000`.
+        let mut lines = vec![format!("Serving transforms on {}.", netstring.local_addr()?)];
         if let Some(http) = &http {
-            writeln!(stdout, "Serving HTTP on {}.", http.local_addr()?)?;
+            lines.push(format!("Serving HTTP on {}.", http.local_addr()?));
         }
         if let Some(metrics) = &metrics {
-            writeln!(stdout, "Serving metrics on {}.", metrics.local_addr()?)?;
+            lines.push(format!("Serving metrics on {}.", metrics.local_addr()?));
         }
-        stdout.flush()?;
+        announce(&lines);
         let summary = server
             .run(
                 Listeners {
@@ -112,8 +117,8 @@ struct Settings<'a> {
 
 /// `--check-config`: validates as a start would, prints the settings, binds nothing.
 fn check_config(args: &ServeArgs, config: &Config, threads: usize) -> anyhow::Result<ExitCode> {
-    if let Err(err) = config
-        .validate()
+    if let Err(err) = check_ports(args)
+        .and_then(|()| config.validate())
         .and_then(|()| ensure_file_limit(config.max_connections))
     {
         eprintln!("error: {err:#}");
@@ -141,11 +146,61 @@ fn check_config(args: &ServeArgs, config: &Config, threads: usize) -> anyhow::Re
     Ok(Exit::Ok.into())
 }
 
-/// A listener on `iface:port`, with the address in the error.
-async fn bind(iface: &str, port: u16) -> anyhow::Result<TcpListener> {
-    TcpListener::bind((iface, port))
-        .await
-        .with_context(|| format!("cannot listen on {iface}:{port}"))
+/// Prints the address lines on stdout, for scripts. A stdout that went away
+/// (`| head -1` has read its line) must not stop the server: the lines go to
+/// the log instead, and serving goes on.
+fn announce(lines: &[String]) {
+    let mut stdout = std::io::stdout().lock();
+    let written = lines
+        .iter()
+        .try_for_each(|line| writeln!(stdout, "{line}"))
+        .and_then(|()| stdout.flush());
+    if let Err(err) = written {
+        tracing::warn!(
+            "cannot write to stdout ({err}); serving all the same. {}",
+            lines.join(" ")
+        );
+    }
+}
+
+/// Refuses two listeners on one port before binding either: the second bind
+/// would fail with a bare "Address already in use", blaming no one.
+fn check_ports(args: &ServeArgs) -> anyhow::Result<()> {
+    let ports = [
+        ("--port", Some(args.port)),
+        ("--http-port", args.http_port),
+        ("--metrics-port", args.metrics_port),
+    ];
+    for (i, &(first, a)) in ports.iter().enumerate() {
+        for &(second, b) in &ports[i + 1..] {
+            if let (Some(a), Some(b)) = (a, b) {
+                if a == b && a != 0 {
+                    return Err(fail(
+                        Exit::Usage,
+                        format!(
+                            "{second} {b} is the same port as {first}: each needs a port of its own \
+                             (0 picks a free one)"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A listener on `iface:port`, with the address and the flag in the error.
+async fn bind(iface: &str, port: u16, flag: &str) -> anyhow::Result<TcpListener> {
+    let host = iface.trim_start_matches('[').trim_end_matches(']');
+    let addr = host_port(host, port);
+    match TcpListener::bind((host, port)).await {
+        Ok(listener) => Ok(listener),
+        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => Err(anyhow::anyhow!(
+            "cannot listen on {addr} ({flag}): another program already listens on port {port} \
+             (another `poetry serve`?); pick another {flag}, or 0 for any free port"
+        )),
+        Err(err) => Err(err).with_context(|| format!("cannot listen on {addr} ({flag})")),
+    }
 }
 
 /// Listens for SIGINT and SIGTERM from now on (so a signal sent as soon as

@@ -1,19 +1,22 @@
+//! `poetry transform`: one poem to stdout, or a batch of them into a directory.
+
+mod batch;
+mod explain;
+mod wire;
+
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
-use colored::Colorize;
-use futures_util::StreamExt;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use anyhow::Context as _;
 
-use crate::cli::TransformArgs;
-use poetry::client::{self, Client, ClientError, Options};
-use poetry::codec::TWISTED_MAX_LENGTH;
-use poetry::registry::{Registry, RegistryError};
+use crate::cli::{ServerArg, TransformArgs};
+use crate::exit::{fail, Exit};
+use crate::term;
+use poetry::client::{self, Client, Options};
 
-pub fn run(args: TransformArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+/// Transforms one poem to stdout, or a batch into `--out-dir`.
+pub fn run(args: TransformArgs, verbose: u8, quiet: u8) -> anyhow::Result<ExitCode> {
     let client = Client {
         servers: server_addresses(&args),
         options: Options {
@@ -25,46 +28,57 @@ pub fn run(args: TransformArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     };
     let batch = args.out_dir.is_some() || args.files.len() > 1 || args.files.iter().any(|f| f.is_dir());
     if batch {
-        return run_batch(&args, &client, quiet);
-    }
-    let poem = read_poem(args.files.first().map(PathBuf::as_path))?;
-    check_utf8(&poem)?;
-    let runtime = super::client_runtime()?;
-    let result = runtime.block_on(client.transform(&args.name, &poem, |err| {
-        if !quiet {
-            eprintln!("{} {err}; trying again", "retry:".yellow().bold());
+        if args.print_nc {
+            return Err(fail(Exit::Usage, "--print-nc takes one poem, not a batch"));
         }
-    }));
+        return batch::run(&args, &client, quiet);
+    }
+    let poem = read_poem(args.files.first().map(PathBuf::as_path), quiet > 0)?;
+    check_utf8(&poem)?;
+    let request = client::request_bytes(&args.name, &poem);
+    if args.print_nc {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", wire::nc_command(&request, &client.servers[0]))?;
+        stdout.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let level = match (verbose, quiet) {
+        _ if args.trace || verbose >= 2 => wire::Level::Trace,
+        (1, _) => wire::Level::Verbose,
+        (_, 0) => wire::Level::Retries,
+        _ => wire::Level::Quiet,
+    };
+    let mut shown = wire::Shown::new(level);
+    let runtime = super::client_runtime()?;
+    let result =
+        runtime.block_on(client.transform_observed(&args.name, &poem, &mut |event| shown.event(event)));
     match result {
         Ok(reply) => {
-            write_stdout(&reply)?;
+            term::write_reply(&reply)?;
             Ok(ExitCode::SUCCESS)
         }
         Err(failures) => {
-            let report = explain(
-                &failures,
-                &args.name,
-                client::request_bytes(&args.name, &poem).len(),
-            );
+            let report = explain::report(&failures, &args.name, request.len());
             if !args.fallback {
-                bail!(report);
+                return Err(fail(report.exit, report.message));
             }
-            if !quiet {
-                eprintln!("{} {report}", "warning:".yellow().bold());
-                eprintln!(
-                    "{} printing the poem unchanged (--fallback)",
-                    "warning:".yellow().bold()
-                );
+            if quiet == 0 {
+                term::say(term::warning_label(), &report.message);
+                term::say(term::warning_label(), "printing the poem unchanged (--fallback)");
             }
-            write_stdout(&poem)?;
+            // The poem is the user's own: it goes out as it came in.
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&poem)?;
+            stdout.flush()?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
+/// Refuses a poem the protocol cannot carry.
 fn check_utf8(poem: &[u8]) -> anyhow::Result<()> {
     if let Err(e) = std::str::from_utf8(poem) {
-        bail!(
+        anyhow::bail!(
             "the poem is not UTF-8 (invalid byte at offset {}); the protocol carries UTF-8 text only: \
              convert it first, e.g. with `iconv -t UTF-8`",
             e.valid_up_to()
@@ -73,167 +87,24 @@ fn check_utf8(poem: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How one file of a batch ended.
-enum FileOutcome {
-    Done,
-    FellBack(String),
-    Failed(String),
-}
-
-/// Transforms every file (directories: their regular files) into `--out-dir`,
-/// up to `--jobs` at once; a failure is reported and the others go on.
-fn run_batch(args: &TransformArgs, client: &Client, quiet: bool) -> anyhow::Result<ExitCode> {
-    let Some(out_dir) = &args.out_dir else {
-        bail!("several poems need --out-dir DIR to write the results to");
-    };
-    let files = expand_files(&args.files)?;
-    std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| 4 * std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let total_bytes: u64 = files
-        .iter()
-        .filter_map(|f| f.metadata().ok())
-        .map(|m| m.len())
-        .sum();
-    let bar = progress_bar(files.len() as u64, total_bytes, quiet);
-    let started = Instant::now();
-
-    let runtime = super::client_runtime()?;
-    let outcomes: Vec<(PathBuf, FileOutcome)> = runtime.block_on(async {
-        futures_util::stream::iter(files.iter())
-            .map(|path| async {
-                let outcome = transform_file(args, client, path, out_dir).await;
-                bar.inc(1);
-                if let Ok(meta) = path.metadata() {
-                    bar.set_message(format!("{}", indicatif::HumanBytes(meta.len())));
-                }
-                (path.clone(), outcome)
-            })
-            .buffer_unordered(jobs)
-            .collect()
-            .await
-    });
-    bar.finish_and_clear();
-
-    let (mut done, mut fell_back, mut failed) = (0, 0, 0);
-    for (path, outcome) in &outcomes {
-        match outcome {
-            FileOutcome::Done => done += 1,
-            FileOutcome::FellBack(why) => {
-                fell_back += 1;
-                if !quiet {
-                    eprintln!(
-                        "{} {}: {why}; wrote it unchanged (--fallback)",
-                        "warning:".yellow().bold(),
-                        path.display()
-                    );
-                }
-            }
-            FileOutcome::Failed(why) => {
-                failed += 1;
-                eprintln!("{} {}: {why}", "error:".red().bold(), path.display());
-            }
-        }
-    }
-    if !quiet {
-        eprintln!(
-            "{} of {} poems transformed, {fell_back} written unchanged, {failed} failed, in {:.2} s, into {}",
-            done,
-            files.len(),
-            started.elapsed().as_secs_f64(),
-            out_dir.display()
-        );
-    }
-    Ok(if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-async fn transform_file(args: &TransformArgs, client: &Client, path: &Path, out_dir: &Path) -> FileOutcome {
-    let Some(file_name) = path.file_name() else {
-        return FileOutcome::Failed("not a file name".into());
-    };
-    let poem = match tokio::fs::read(path).await {
-        Ok(poem) => poem,
-        Err(e) => return FileOutcome::Failed(format!("cannot read it: {e}")),
-    };
-    if let Err(e) = check_utf8(&poem) {
-        return FileOutcome::Failed(e.to_string());
-    }
-    let (bytes, outcome) = match client.transform(&args.name, &poem, |_| {}).await {
-        Ok(reply) => (reply.to_vec(), FileOutcome::Done),
-        Err(failures) => {
-            let why = failures
-                .last()
-                .map_or_else(|| "no server to try".to_owned(), ToString::to_string);
-            if !args.fallback {
-                return FileOutcome::Failed(why);
-            }
-            (poem, FileOutcome::FellBack(why))
-        }
-    };
-    let target = out_dir.join(file_name);
-    match tokio::fs::write(&target, bytes).await {
-        Ok(()) => outcome,
-        Err(e) => FileOutcome::Failed(format!("cannot write {}: {e}", target.display())),
-    }
-}
-
-/// The files to transform: each argument, or the regular files directly in a
-/// directory argument, sorted for a stable order.
-fn expand_files(args: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for arg in args {
-        if arg == Path::new("-") {
-            bail!("stdin (`-`) cannot be part of a batch; give file names");
-        }
-        if arg.is_dir() {
-            let mut inside: Vec<PathBuf> = std::fs::read_dir(arg)
-                .with_context(|| format!("cannot list {}", arg.display()))?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect();
-            inside.sort();
-            files.extend(inside);
-        } else {
-            files.push(arg.clone());
-        }
-    }
-    if files.is_empty() {
-        bail!("no poems to transform");
-    }
-    Ok(files)
-}
-
-/// Files done of total, with an ETA; drawn on stderr only when it is a terminal.
-fn progress_bar(files: u64, bytes: u64, quiet: bool) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(files), ProgressDrawTarget::hidden());
-    if !quiet && std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(&format!(
-                "{{bar:30}} {{pos}}/{{len}} poems ({} in all), ETA {{eta}}",
-                indicatif::HumanBytes(bytes)
-            ))
-            .expect("a valid template"),
-        );
-        bar.enable_steady_tick(Duration::from_millis(100));
-    }
-    bar
-}
-
-fn read_poem(file: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+/// The poem from `file`, or from stdin when there is none (or `-`). A person
+/// at a terminal is told that stdin is being read, rather than left to
+/// wonder why nothing happens.
+fn read_poem(file: Option<&Path>, quiet: bool) -> anyhow::Result<Vec<u8>> {
     match file {
         Some(path) if path != Path::new("-") => {
             std::fs::read(path).with_context(|| format!("cannot read the poem from {}", path.display()))
         }
         _ => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() && !quiet {
+                eprintln!(
+                    "reading the poem from the terminal (stdin): type it, then press Ctrl-D at the \
+                     start of a line; or give a FILE"
+                );
+            }
             let mut poem = Vec::new();
-            std::io::stdin()
+            stdin
                 .lock()
                 .read_to_end(&mut poem)
                 .context("cannot read the poem from stdin")?;
@@ -245,84 +116,13 @@ fn read_poem(file: Option<&Path>) -> anyhow::Result<Vec<u8>> {
 /// `host:port` for each server to try, in order.
 fn server_addresses(args: &TransformArgs) -> Vec<String> {
     if args.servers.is_empty() {
-        return vec![join_host_port(&args.host, args.port)];
+        return vec![client::host_port(&args.host, args.port)];
     }
     args.servers
         .iter()
-        .map(|server| match server.parse::<u16>() {
-            Ok(port) => join_host_port(&args.host, port),
-            Err(_) => server.clone(),
+        .map(|server| match server {
+            ServerArg::Port(port) => client::host_port(&args.host, *port),
+            ServerArg::At { host, port } => client::host_port(host, *port),
         })
         .collect()
-}
-
-fn join_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}") // a bare IPv6 address
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(bytes).context("cannot write to stdout")?;
-    stdout.flush().context("cannot write to stdout")
-}
-
-/// What went wrong with every server tried, and what to try next. Repeated
-/// failures (the same server on each retry) are said once.
-fn explain(failures: &[ClientError], name: &str, request_len: usize) -> String {
-    let mut lines: Vec<String> = Vec::new();
-    let mut add = |text: String| {
-        if !lines.contains(&text) {
-            lines.push(text);
-        }
-    };
-    for failure in failures {
-        add(failure.to_string());
-    }
-    for failure in failures {
-        match failure {
-            ClientError::Refused { .. }
-            | ClientError::ConnectTimeout { .. }
-            | ClientError::Connect { .. } => add(
-                "  is `poetry serve` running there? Start one with `poetry serve --port 11000`, \
-                 or point --host/--port (POETRY_HOST/POETRY_PORT) or --server at one."
-                    .into(),
-            ),
-            ClientError::NoReply { .. } => {
-                let registry = Registry::standard();
-                let known: Vec<&str> = registry.names().collect();
-                let mut text = format!(
-                    "  the server refused the request: it does not know the transform {name:?}, \
-                     or the transform failed. This build knows: {} (see `poetry transforms`).",
-                    known.join(", ")
-                );
-                if let Err(RegistryError::UnknownTransform { name: part }) = registry.resolve(name) {
-                    if let Some(near) = registry.suggest(&part) {
-                        text.push_str(&format!("\n  did you mean {near:?}?"));
-                    }
-                }
-                if request_len > TWISTED_MAX_LENGTH {
-                    text.push_str(&format!(
-                        "\n  the request is {request_len} bytes: the server may cap request size \
-                         (Twisted's default is {TWISTED_MAX_LENGTH} bytes; see `poetry serve --max-length`)."
-                    ));
-                }
-                add(text);
-            }
-            ClientError::CutOff { .. } => {
-                add("  the server stopped mid-reply (it may have crashed or been stopped); try again.".into())
-            }
-            ClientError::Timeout { .. } => {
-                add("  the server is slow or stuck; try a larger --timeout.".into())
-            }
-            ClientError::ReplyTooLong { .. } => {
-                add("  raise --max-reply if the reply is expected to be that large.".into())
-            }
-            ClientError::Malformed { .. } | ClientError::Io { .. } => {}
-        }
-    }
-    lines.join("\n")
 }
