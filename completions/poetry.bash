@@ -411,7 +411,7 @@ _poetry() {
             return 0
             ;;
         poetry__subcmd__serve)
-            opts="-v -q -h --port --http-port --metrics-port --proxy-protocol --iface --max-length --max-connections --max-buffered --timeout --shutdown-timeout --threads --check-config --color --verbose --quiet --help"
+            opts="-v -q -h --port --http-port --metrics-port --proxy-protocol --proxy-from --iface --max-length --max-reply --max-chain --max-connections --max-connections-per-ip --max-buffered --timeout --shutdown-timeout --threads --transform-threads --check-config --color --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -429,6 +429,10 @@ _poetry() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --proxy-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --iface)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -437,7 +441,19 @@ _poetry() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-reply)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-chain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections-per-ip)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -454,6 +470,10 @@ _poetry() {
                     return 0
                     ;;
                 --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --transform-threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -43,13 +43,18 @@ complete -c poetry -n "__fish_poetry_needs_command" -f -a "help" -d 'Print this 
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l port -d 'Port to listen on (0: any free port)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l http-port -d 'Also serve HTTP on this port (0: any free port); off unless given' -r
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l metrics-port -d 'Serve only Prometheus metrics (`GET /metrics`) over HTTP on this port (0: any free port); off unless given. The HTTP port serves them too' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l proxy-from -d 'A network whose PROXY headers are believed (repeatable), such as 10.0.0.5/32; a header from any other peer closes its connection [default: 127.0.0.0/8 and ::1, a balancer on this host]' -r
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l iface -d 'Interface (address) to listen on' -r
-complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-length -d 'Longest request accepted; a longer one is refused from its length digits (accepts suffixes: 99999, 64KiB, 1MiB)' -r
-complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-connections -d 'Connections served at once; more wait in the accept backlog' -r
-complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-buffered -d 'Request bytes buffered across all connections; requests over 16 KiB wait for room before their payload is read' -r
-complete -c poetry -n "__fish_poetry_using_subcommand serve" -l timeout -d 'Seconds for a whole request to arrive, and again for the reply to be written' -r
-complete -c poetry -n "__fish_poetry_using_subcommand serve" -l shutdown-timeout -d 'Seconds that requests in flight get to finish after SIGINT or SIGTERM' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-length -d 'Longest request accepted (name, period and poem; on HTTP too); a longer one is refused from its length digits (accepts suffixes: 99999, 64KiB, 1MiB)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-reply -d 'Longest reply sent; a transform whose result grows past it fails [default: four times --max-length]' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-chain -d 'Most transforms one request may chain with `+`; a longer chain is refused like an unknown name' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-connections -d 'Connections served at once (netstring and HTTP together); more wait in the accept backlog, and the connection idle longest gives way' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-connections-per-ip -d 'Connections open at once from one client address (the client a trusted PROXY header names, when relayed); more are closed at once. Off unless given' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l max-buffered -d 'Bytes buffered across all connections: requests as they arrive (past each connection\'s free 16 KiB) and replies until written. A request waits for room before more of it is read' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l timeout -d 'Seconds for a request to arrive and be transformed (from its first byte), and again for the reply to be written' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l shutdown-timeout -d 'Seconds that requests in flight get to finish after SIGINT or SIGTERM; the process exits by then (a second signal: at once)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l threads -d 'Worker threads (0: one per core available to the process)' -r
+complete -c poetry -n "__fish_poetry_using_subcommand serve" -l transform-threads -d 'Threads that run heavy transforms (large poems, long chains) at once; more wait their turn (0: one per core available)' -r
 complete -c poetry -n "__fish_poetry_using_subcommand serve" -l color -d 'When to colour what is written to stderr [env: NO_COLOR turns it off]' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"

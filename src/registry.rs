@@ -35,9 +35,12 @@ pub enum RegistryError {
     },
 }
 
-/// One registered transform.
+/// One registered transform; cheap to clone, so a resolved chain can be
+/// carried to another thread.
 #[derive(Clone)]
-pub struct Entry {
+pub struct Entry(Arc<EntryData>);
+
+struct EntryData {
     name: String,
     description: String,
     apply: TransformFn,
@@ -46,19 +49,30 @@ pub struct Entry {
 impl Entry {
     /// The name clients call it by.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     /// A one-line description.
     pub fn description(&self) -> &str {
-        &self.description
+        &self.0.description
+    }
+
+    /// Transforms `poem`. A transform that panics is reported as failed: one
+    /// bad request must not take down the connection's task, let alone the server.
+    pub fn apply(&self, poem: &str) -> Result<String, RegistryError> {
+        catch_unwind(AssertUnwindSafe(|| (self.0.apply)(poem)))
+            .unwrap_or_else(|panic| Err(panic_message(&*panic)))
+            .map_err(|reason| RegistryError::TransformFailed {
+                name: self.0.name.clone(),
+                reason,
+            })
     }
 }
 
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Entry")
-            .field("name", &self.name)
+            .field("name", &self.0.name)
             .finish_non_exhaustive()
     }
 }
@@ -90,11 +104,11 @@ impl Registry {
     where
         F: Fn(&str) -> Result<String, String> + Send + Sync + 'static,
     {
-        let entry = Entry {
+        let entry = Entry(Arc::new(EntryData {
             name: name.to_owned(),
             description: description.to_owned(),
             apply: Arc::new(f),
-        };
+        }));
         self.entries.insert(name.to_owned(), entry);
         self
     }
@@ -109,42 +123,29 @@ impl Registry {
         self.entries.keys().map(String::as_str)
     }
 
-    /// The entries a (possibly chained) name stands for, or the first unknown part.
-    pub fn resolve(&self, name: &str) -> Result<Vec<&Entry>, RegistryError> {
-        self.chain(name).collect()
+    /// The entries a (possibly chained) name stands for, in order, or the
+    /// first unknown part.
+    pub fn resolve(&self, name: &str) -> Result<Vec<Entry>, RegistryError> {
+        name.split(CHAIN_SEPARATOR)
+            .map(|part| {
+                self.entries
+                    .get(part)
+                    .cloned()
+                    .ok_or_else(|| RegistryError::UnknownTransform {
+                        name: crate::request::shorten(part).to_owned(),
+                    })
+            })
+            .collect()
     }
 
-    /// Each part of a (possibly chained) name, looked up in turn.
-    fn chain<'a, 'n>(
-        &'a self,
-        name: &'n str,
-    ) -> impl Iterator<Item = Result<&'a Entry, RegistryError>> + use<'a, 'n> {
-        name.split(CHAIN_SEPARATOR).map(|part| {
-            self.entries
-                .get(part)
-                .ok_or_else(|| RegistryError::UnknownTransform {
-                    name: crate::request::shorten(part).to_owned(),
-                })
-        })
-    }
-
-    /// Transforms `poem` with the transform (or chain) called `name`.
-    ///
-    /// A transform that panics is reported as failed: one bad request must not
-    /// take down the connection's task, let alone the server.
+    /// Transforms `poem` with the transform (or chain, of any length) called
+    /// `name`, every part known before any runs. The server applies chains
+    /// step by step itself, with its limits between steps.
     pub fn apply(&self, name: &str, poem: &str) -> Result<String, RegistryError> {
-        // Every part must be known before any runs; looking them up twice is
-        // cheaper than collecting them, on the path of every request.
-        self.chain(name).try_for_each(|entry| entry.map(drop))?;
+        let chain = self.resolve(name)?;
         let mut text: Option<String> = None;
-        for entry in self.chain(name).flatten() {
-            let input = text.as_deref().unwrap_or(poem);
-            let result = catch_unwind(AssertUnwindSafe(|| (entry.apply)(input)))
-                .unwrap_or_else(|panic| Err(panic_message(&*panic)));
-            text = Some(result.map_err(|reason| RegistryError::TransformFailed {
-                name: entry.name.clone(),
-                reason,
-            })?);
+        for entry in &chain {
+            text = Some(entry.apply(text.as_deref().unwrap_or(poem))?);
         }
         Ok(text.unwrap_or_else(|| poem.to_owned()))
     }

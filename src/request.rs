@@ -18,6 +18,7 @@ pub enum RequestError {
     /// The transform name is not UTF-8.
     #[error("transform name is not UTF-8")]
     NameNotUtf8,
+
     /// The poem is not UTF-8.
     #[error("poem is not UTF-8 (invalid byte at offset {valid_up_to})")]
     PoemNotUtf8 {
@@ -38,6 +39,7 @@ impl Request {
     /// Splits a netstring payload `<name>.<poem>` at its FIRST period.
     pub fn parse(payload: Bytes) -> Result<Self, RequestError> {
         let dot = memchr::memchr(b'.', &payload).ok_or(RequestError::NoPeriod)?;
+
         let name = std::str::from_utf8(&payload[..dot]).map_err(|_| RequestError::NameNotUtf8)?;
         Self::new(name, payload.slice(dot + 1..))
     }

@@ -69,8 +69,11 @@ fn systemd_secs(value: &str) -> Duration {
 /// The settings `poetry serve --check-config` reports (the ones checked here).
 #[derive(Debug, Deserialize)]
 struct ServeArgs {
+    iface: String,
     proxy_protocol: bool,
+    proxy_from: Vec<String>,
     http_port: Option<u16>,
+    metrics_port: Option<u16>,
     max_connections: usize,
     #[serde(rename = "timeout_secs", deserialize_with = "secs")]
     timeout: Duration,
@@ -114,7 +117,15 @@ fn the_unit_fits_the_servers_limits_and_is_hardened() {
     let entries = unit_entries(&read(UNIT));
     let args = serve_args(service(&entries, "ExecStart"));
     assert!(args.proxy_protocol, "the unit is for instances behind HAProxy");
-    assert!(args.http_port.is_some(), "the HTTP port serves /metrics");
+    assert!(args.metrics_port.is_some(), "Prometheus scrapes the metrics port");
+    assert!(
+        args.http_port.is_none(),
+        "the HTTP API is not for a balanced instance"
+    );
+    // HAProxy is the public face: the instance listens on loopback and
+    // believes PROXY headers from loopback alone.
+    assert_eq!(args.iface, "127.0.0.1");
+    assert_eq!(args.proxy_from, ["127.0.0.1/32"]);
 
     let stop = systemd_secs(service(&entries, "TimeoutStopSec"));
     assert!(

@@ -46,6 +46,8 @@ impl Instance {
         let mut command = Command::new(assert_cmd::cargo::cargo_bin("poetry"));
         command.args(["serve", "--port", &port.to_string()]).args([
             "--proxy-protocol",
+            "--proxy-from",
+            "127.0.0.1",
             "--metrics-port",
             "0",
             "-v",

@@ -74,7 +74,7 @@ fn a_big_slow_transform_does_not_stall_small_requests() {
     });
     let (addr, stop, thread) = start(registry);
 
-    let poem = vec![b'a'; Config::default().blocking_threshold];
+    let poem = vec![b'a'; poetry::server::HEAVY_WORK];
     let mut big = common::connect(&addr);
     big.write_all(&netstring(&[&b"slow."[..], &poem].concat()))
         .unwrap();

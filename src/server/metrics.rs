@@ -7,9 +7,10 @@
 //! is created (and hashed) once, on its first use.
 //!
 //! The `transform` label is bounded: a known name, a chain of known names
-//! (the first [`MAX_CHAIN_LABELS`] distinct chains; later ones share
-//! `"chain"`), `"unknown"` for any other name, `"none"` when the request never
-//! got as far as naming a transform. Clients cannot create label values.
+//! (the first [`MAX_CHAIN_LABELS`] distinct chains of at most
+//! [`MAX_CHAIN_LABEL_LEN`] bytes; others share `"chain"`), `"unknown"` for
+//! any other name, `"none"` when the request never got as far as naming a
+//! transform. Clients cannot create label values beyond those bounds.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -28,6 +29,9 @@ use crate::registry::CHAIN_SEPARATOR;
 /// Distinct chains that get a label of their own; more would let clients
 /// grow the label space with every permutation of names.
 pub const MAX_CHAIN_LABELS: usize = 32;
+
+/// Longest chain label, in bytes; a longer chain shares the `"chain"` label.
+pub const MAX_CHAIN_LABEL_LEN: usize = 64;
 
 /// Upper bounds of the request duration buckets, in seconds: from a small
 /// poem served in tens of microseconds to the 30 s default timeout.
@@ -60,7 +64,7 @@ impl Protocol {
     }
 }
 
-const OUTCOMES: [Outcome; 8] = [
+const OUTCOMES: [Outcome; 11] = [
     Outcome::Ok,
     Outcome::UnknownTransform,
     Outcome::BadRequest,
@@ -69,6 +73,9 @@ const OUTCOMES: [Outcome; 8] = [
     Outcome::Timeout,
     Outcome::TransformFailed,
     Outcome::ClientGone,
+    Outcome::ReplyTooLong,
+    Outcome::Refused,
+    Outcome::Cut,
 ];
 
 impl Outcome {
@@ -169,7 +176,11 @@ pub struct Metrics {
     reply_bytes: PerProtocol<Counter>,
     open: PerProtocol<Gauge>,
     waiting: PerProtocol<Gauge>,
+    refused: PerProtocol<Counter>,
+    reclaimed: PerProtocol<Counter>,
     buffered: Gauge,
+    transforms_waiting: Gauge,
+    transforms_running: Gauge,
 }
 
 impl Metrics {
@@ -194,7 +205,11 @@ impl Metrics {
             reply_bytes: PerProtocol::new(Counter::default),
             open: PerProtocol::new(Gauge::default),
             waiting: PerProtocol::new(Gauge::default),
+            refused: PerProtocol::new(Counter::default),
+            reclaimed: PerProtocol::new(Counter::default),
             buffered: Gauge::default(),
+            transforms_waiting: Gauge::default(),
+            transforms_running: Gauge::default(),
         };
         metrics.register(buffered_limit)
     }
@@ -235,11 +250,32 @@ impl Metrics {
              later ones wait unaccepted in the kernel's backlog)",
             self.waiting.family.clone(),
         );
+        r.register(
+            "poetry_connections_refused",
+            "Connections closed at once because their address had --max-connections-per-ip open",
+            self.refused.family.clone(),
+        );
+        r.register(
+            "poetry_connections_reclaimed",
+            "Idle connections closed to give their slot to a connection waiting for one",
+            self.reclaimed.family.clone(),
+        );
         r.register_with_unit(
             "poetry_buffered",
-            "Request bytes reserved now from the --max-buffered budget (requests over 16 KiB reserve)",
+            "Bytes held now against the --max-buffered budget: requests as they arrive beyond each \
+             connection's free 16 KiB, and replies until written (replies may go into debt)",
             Unit::Bytes,
             self.buffered.clone(),
+        );
+        r.register(
+            "poetry_transforms_waiting",
+            "Heavy transforms waiting for a thread of the transform pool",
+            self.transforms_waiting.clone(),
+        );
+        r.register(
+            "poetry_transforms_running",
+            "Heavy transforms running now on the transform pool",
+            self.transforms_running.clone(),
         );
         let limit = Gauge::<i64>::default();
         limit.set(i64::try_from(buffered_limit).unwrap_or(i64::MAX));
@@ -280,7 +316,8 @@ impl Metrics {
             .chains
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !chains.contains_key(name) && chains.len() < MAX_CHAIN_LABELS {
+        if !chains.contains_key(name) && chains.len() < MAX_CHAIN_LABELS && name.len() <= MAX_CHAIN_LABEL_LEN
+        {
             chains.insert(name.into(), Slot::new(name));
         }
         let slot = chains.get(name).unwrap_or(&self.other_chains);
@@ -309,14 +346,28 @@ impl Metrics {
         GaugeGuard::new(self.open.get(protocol))
     }
 
+    /// Counts a connection refused for its address's connection count.
+    pub fn refused(&self, protocol: Protocol) {
+        self.refused.get(protocol).inc();
+    }
+
+    /// Counts an idle connection closed to free its slot.
+    pub fn reclaimed(&self, protocol: Protocol) {
+        self.reclaimed.get(protocol).inc();
+    }
+
     /// Counts an accepted connection as waiting for a slot until the guard is dropped.
     pub fn waiting_connection(&self, protocol: Protocol) -> GaugeGuard {
         GaugeGuard::new(self.waiting.get(protocol))
     }
 
-    /// The exposition text (OpenMetrics), with `buffered` bytes in use now.
-    pub fn render(&self, buffered: usize) -> String {
-        self.buffered.set(i64::try_from(buffered).unwrap_or(i64::MAX));
+    /// The exposition text (OpenMetrics), with `buffered` bytes in use now
+    /// and the transform pool's `waiting` and `running` counts.
+    pub fn render(&self, buffered: usize, waiting: usize, running: usize) -> String {
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.buffered.set(gauge(buffered));
+        self.transforms_waiting.set(gauge(waiting));
+        self.transforms_running.set(gauge(running));
         let mut text = String::with_capacity(8 * 1024);
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
@@ -381,7 +432,7 @@ mod tests {
             m.request(Protocol::Http, Some(&format!("x{i}")), Outcome::BadRequest, ok);
         }
         m.request(Protocol::Netstring, None, Outcome::MalformedFrame, ok);
-        let text = m.render(0);
+        let text = m.render(0, 0, 0);
         let requests = series(&text, "poetry_requests_total{");
         assert!(requests.contains(
             &r#"poetry_requests_total{outcome="ok",protocol="netstring",transform="cummingsify"} 2"#
@@ -408,8 +459,11 @@ mod tests {
 
     #[test]
     fn chains_beyond_the_cap_share_one_label() {
-        let m = metrics();
-        let names = ["cummingsify", "reverse-lines"];
+        let names = ["shout", "title"];
+        let m = Metrics::new(names, 1000);
+        let long = ["shout"; 11].join("+");
+        assert!(long.len() > MAX_CHAIN_LABEL_LEN);
+        m.request(Protocol::Http, Some(&long), Outcome::Ok, Duration::ZERO);
         // Every chain of 6 names: 64 distinct, all of known names.
         for bits in 0..64u32 {
             let chain: Vec<&str> = (0..6).map(|i| names[(bits >> i & 1) as usize]).collect();
@@ -420,13 +474,16 @@ mod tests {
                 Duration::ZERO,
             );
         }
-        let text = m.render(0);
+        let text = m.render(0, 0, 0);
         let requests = series(&text, "poetry_requests_total{");
-        assert_eq!(requests.len(), MAX_CHAIN_LABELS + 1, "{requests:#?}");
+        assert_eq!(requests.len(), MAX_CHAIN_LABELS + 2, "{requests:#?}");
         assert!(requests.contains(&format!(
             r#"poetry_requests_total{{outcome="ok",protocol="netstring",transform="chain"}} {}"#,
             64 - MAX_CHAIN_LABELS
         )));
+        assert!(requests.contains(
+            &r#"poetry_requests_total{outcome="ok",protocol="http",transform="chain"} 1"#.to_owned()
+        ));
     }
 
     #[test]
@@ -436,7 +493,7 @@ mod tests {
         let _b = m.open_connection(Protocol::Netstring);
         let _w = m.waiting_connection(Protocol::Http);
         drop(a);
-        let text = m.render(600);
+        let text = m.render(600, 0, 0);
         for line in [
             r#"poetry_open_connections{protocol="netstring"} 1"#,
             r#"poetry_connections_waiting{protocol="http"} 1"#,
@@ -446,6 +503,6 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }
         // Two servers in one process keep separate counts.
-        assert!(!metrics().render(0).contains("poetry_open_connections{"));
+        assert!(!metrics().render(0, 0, 0).contains("poetry_open_connections{"));
     }
 }

@@ -1,89 +1,46 @@
-//! The server: listeners, limits and shutdown around the protocol adapters.
+//! The server: listeners, admission and shutdown around the one pipeline.
 //!
-//! Each accepted connection gets its own task; the adapters (`netstring`,
-//! `http`) turn bytes into a [`Request`], and every adapter reaches the service
-//! through the one function [`transform`], so limits, offloading and outcome
-//! accounting are the same whatever protocol a client speaks. Metrics are
-//! recorded in those shared places too: [`transform`], [`Context::record`]
-//! and the accept loop.
+//! Each accepted connection gets its own task once it has a slot (and, with
+//! `--max-connections-per-ip`, its address is under the cap). The adapters
+//! (`netstring`, `http`) turn bytes into a [`Request`](crate::request::Request)
+//! and hand it to the [`pipeline`], where every limit a request meets lives:
+//! deadline, budget, chain and reply caps, the transform pool, accounting.
+//! Shutdown comes in two steps: the listeners close and every idle
+//! connection is released from its slot; at the shutdown deadline, the `cut`
+//! token stops what is still in flight.
 
+mod config;
 mod http;
 mod limits;
+mod linger;
+mod log;
 pub mod metrics;
 mod netstring;
+mod pipeline;
+mod pool;
 pub mod proxy;
-pub mod shutdown;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use limits::{Budget, ConnectionLimit, UNBUDGETED};
+pub use config::{loopback, Config};
+pub use http::{HEADER_BUFFER, KEEPALIVE_LIFETIME, KEEPALIVE_REQUESTS};
+pub use limits::{Budget, PerIp, Slots, FREE_PER_CONNECTION};
+pub use linger::{LINGER_BYTES, LINGER_TIME};
+pub use log::{LINES_PER_SECOND, SUMMARY_EVERY};
 pub use metrics::{Metrics, Protocol};
-use shutdown::Shutdown;
+pub use pool::{Pool, HEAVY_WORK};
 
-use crate::registry::{Registry, RegistryError};
-use crate::request::Request;
-
-/// Limits and timeouts of a server; every field has a production default.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Longest request payload accepted, in bytes.
-    pub max_length: usize,
-    /// Connections served at once; more wait in the accept backlog.
-    pub max_connections: usize,
-    /// Request bytes buffered across all connections at once.
-    pub max_buffered: usize,
-    /// Time for a whole request to arrive, and again for its reply to be written.
-    pub timeout: Duration,
-    /// Time requests in flight get to finish after a shutdown signal.
-    pub shutdown_timeout: Duration,
-    /// Poems at least this long are transformed off the async workers.
-    pub blocking_threshold: usize,
-    /// Netstring connections start with a PROXY protocol header (v1 or v2)
-    /// naming the client a load balancer relays.
-    pub proxy_protocol: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            max_length: 1024 * 1024,
-            max_connections: 1024,
-            max_buffered: 256 * 1024 * 1024,
-            timeout: Duration::from_secs(30),
-            shutdown_timeout: Duration::from_secs(10),
-            blocking_threshold: 64 * 1024,
-            proxy_protocol: false,
-        }
-    }
-}
-
-impl Config {
-    /// Checks that the limits fit together.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(self.max_connections > 0, "--max-connections must be at least 1");
-        anyhow::ensure!(
-            self.max_length <= self.max_buffered,
-            "--max-length ({}) is larger than --max-buffered ({}): such a request could never be read",
-            self.max_length,
-            self.max_buffered
-        );
-        anyhow::ensure!(
-            self.max_length <= u32::MAX as usize,
-            "--max-length must be at most {} bytes",
-            u32::MAX
-        );
-        anyhow::ensure!(!self.timeout.is_zero(), "--timeout must be more than 0");
-        Ok(())
-    }
-}
+use crate::registry::Registry;
+use log::LogLimit;
 
 /// How one connection ended, as counted and logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +61,13 @@ pub enum Outcome {
     TransformFailed,
     /// The client went away mid-request or mid-reply.
     ClientGone,
+    /// The transformed poem grew past `--max-reply`.
+    ReplyTooLong,
+    /// The connection was turned away: an untrusted PROXY header, or too
+    /// many connections from its client.
+    Refused,
+    /// Still in flight at the shutdown deadline.
+    Cut,
 }
 
 impl Outcome {
@@ -118,15 +82,9 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::TransformFailed => "transform_failed",
             Outcome::ClientGone => "client_gone",
-        }
-    }
-}
-
-impl From<&RegistryError> for Outcome {
-    fn from(err: &RegistryError) -> Self {
-        match err {
-            RegistryError::UnknownTransform { .. } => Outcome::UnknownTransform,
-            RegistryError::TransformFailed { .. } => Outcome::TransformFailed,
+            Outcome::ReplyTooLong => "reply_too_long",
+            Outcome::Refused => "refused",
+            Outcome::Cut => "cut",
         }
     }
 }
@@ -171,8 +129,10 @@ impl std::fmt::Display for Summary {
 }
 
 /// Connections the metrics port serves at once. It has its own slots so that
-/// a scrape still gets in while the transform ports are at --max-connections.
-const METRICS_CONNECTIONS: usize = 8;
+/// a scrape still gets in while the transform ports are full, and a new
+/// connection there makes the oldest give way, so idle or slow clients
+/// cannot hold it.
+pub const METRICS_CONNECTIONS: usize = 8;
 
 /// What every connection shares: the registry, the limits, the counters.
 #[derive(Debug)]
@@ -180,23 +140,30 @@ pub struct Context {
     registry: Arc<Registry>,
     config: Config,
     budget: Budget,
-    limit: ConnectionLimit,
+    slots: Slots,
+    metrics_slots: Slots,
+    per_ip: Option<Arc<PerIp>>,
+    pool: Pool,
     stats: Stats,
     metrics: Metrics,
+    log: LogLimit,
+    /// Stops what is still in flight, at the shutdown deadline.
+    cut: CancellationToken,
 }
 
 impl Context {
-    /// Counts a request of `protocol`, begun at `started`, that ended with
-    /// `outcome`; `transform` is the name asked for, once the request has one.
-    fn record(&self, protocol: Protocol, transform: Option<&str>, outcome: Outcome, started: Instant) {
-        self.stats.record(outcome);
-        self.metrics
-            .request(protocol, transform, outcome, started.elapsed());
-    }
-
     /// The metrics exposition, as of now.
     fn render_metrics(&self) -> String {
-        self.metrics.render(self.budget.in_use())
+        self.metrics
+            .render(self.budget.in_use(), self.pool.waiting(), self.pool.running())
+    }
+
+    /// The slots the connections of `protocol`'s listener share.
+    fn slots(&self, protocol: Protocol) -> &Slots {
+        match protocol {
+            Protocol::Metrics => &self.metrics_slots,
+            Protocol::Netstring | Protocol::Http => &self.slots,
+        }
     }
 }
 
@@ -225,9 +192,14 @@ impl Server {
         let ctx = Context {
             registry: Arc::new(registry),
             budget: Budget::new(config.max_buffered),
-            limit: ConnectionLimit::new(config.max_connections),
+            slots: Slots::new(config.max_connections),
+            metrics_slots: Slots::new(METRICS_CONNECTIONS),
+            per_ip: config.max_connections_per_ip.map(PerIp::new),
+            pool: Pool::new(config.transform_threads()),
             stats: Stats::default(),
             metrics,
+            log: LogLimit::default(),
+            cut: CancellationToken::new(),
             config,
         };
         Ok(Self { ctx: Arc::new(ctx) })
@@ -239,137 +211,144 @@ impl Server {
     }
 
     /// Serves netstring (and HTTP) requests on `listeners` until `signal`
-    /// completes, then stops accepting, lets requests in flight finish (up to
-    /// the shutdown timeout), and says what it did.
+    /// completes, then stops accepting, closes idle connections, lets
+    /// requests in flight finish up to the shutdown timeout, cuts off the
+    /// rest, and says what it did. It returns within the shutdown timeout
+    /// (and a moment for the cut-off requests to be counted); heavy
+    /// transforms still running on their threads stop at their next step.
     pub async fn run(self, listeners: Listeners, signal: impl Future<Output = ()>) -> Summary {
-        let (trigger, shutdown) = shutdown::channel();
+        let ctx = &self.ctx;
         let tracker = TaskTracker::new();
         let netstring = accept_loop(
             listeners.netstring,
             Protocol::Netstring,
-            &self.ctx.limit,
-            &self.ctx,
+            ctx,
             &tracker,
-            &shutdown,
             netstring::serve,
         );
         let http = async {
             let Some(listener) = listeners.http else {
                 return std::future::pending().await;
             };
-            let app = http::router(self.ctx.clone());
-            accept_loop(
-                listener,
-                Protocol::Http,
-                &self.ctx.limit,
-                &self.ctx,
-                &tracker,
-                &shutdown,
-                |stream, peer, ctx, shutdown| http::serve(stream, peer, ctx, shutdown, app.clone()),
-            )
+            let app = http::router(ctx.clone());
+            accept_loop(listener, Protocol::Http, ctx, &tracker, |stream, peer, ctx| {
+                http::serve(stream, peer, ctx, app.clone(), Protocol::Http)
+            })
             .await;
         };
-        let metrics_limit = ConnectionLimit::new(METRICS_CONNECTIONS);
         let metrics = async {
             let Some(listener) = listeners.metrics else {
                 return std::future::pending().await;
             };
-            let app = http::metrics_router(self.ctx.clone());
-            accept_loop(
-                listener,
-                Protocol::Metrics,
-                &metrics_limit,
-                &self.ctx,
-                &tracker,
-                &shutdown,
-                |stream, peer, ctx, shutdown| http::serve(stream, peer, ctx, shutdown, app.clone()),
-            )
+            let app = http::metrics_router(ctx.clone());
+            accept_loop(listener, Protocol::Metrics, ctx, &tracker, |stream, peer, ctx| {
+                http::serve(stream, peer, ctx, app.clone(), Protocol::Metrics)
+            })
             .await;
+        };
+        let log_summaries = async {
+            let mut every = tokio::time::interval(SUMMARY_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                ctx.log.summarize(SUMMARY_EVERY);
+            }
         };
         tokio::select! {
             () = netstring => {}
             () = http => {}
             () = metrics => {}
+            () = log_summaries => {}
             () = signal => {}
         }
-        // The accept loops (and with them the listeners) are dropped: nothing new is accepted.
-        trigger.fire();
+        // The accept loops (and with them the listeners) are dropped: nothing
+        // new is accepted. Idle connections close; requests in flight go on.
+        ctx.slots.release_idle();
+        ctx.metrics_slots.release_idle();
         tracker.close();
-        let finished = tokio::time::timeout(self.ctx.config.shutdown_timeout, tracker.wait())
+        let finished = tokio::time::timeout(ctx.config.shutdown_timeout, tracker.wait())
             .await
             .is_ok();
+        let cut_at_deadline = if finished { 0 } else { tracker.len() };
+        if !finished {
+            ctx.cut.cancel();
+            // Cut-off requests end at once (transforms between two steps):
+            // give them a moment to be counted.
+            let _ = tokio::time::timeout(CUT_GRACE, tracker.wait()).await;
+        }
+        ctx.log.summarize(SUMMARY_EVERY);
         Summary {
-            replied: self.ctx.stats.replied.load(Ordering::Relaxed),
-            failed: self.ctx.stats.failed.load(Ordering::Relaxed),
-            cut_at_deadline: if finished { 0 } else { tracker.len() },
+            replied: ctx.stats.replied.load(Ordering::Relaxed),
+            failed: ctx.stats.failed.load(Ordering::Relaxed),
+            cut_at_deadline,
         }
     }
 }
 
+/// How long, after the shutdown deadline, cut-off requests get to be counted.
+const CUT_GRACE: Duration = Duration::from_millis(200);
+
 /// Accepts connections and serves each on its own task with `handler`, once
-/// a slot under `limit` is free. While none is, the one connection accepted
-/// waits (counted in `poetry_connections_waiting`) and the rest stay in the
-/// kernel's accept backlog. Never returns: the caller drops it.
+/// its address is under `--max-connections-per-ip` (for netstring behind a
+/// PROXY header, the adapter checks the client the header names instead)
+/// and a slot is free. While none is, the connection idle longest is asked to
+/// give its slot up, the one connection accepted waits (counted in
+/// `poetry_connections_waiting`), and the rest stay in the kernel's accept
+/// backlog. Never returns: the caller drops it.
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
     protocol: Protocol,
-    limit: &ConnectionLimit,
     ctx: &Arc<Context>,
     tracker: &TaskTracker,
-    shutdown: &Shutdown,
     handler: F,
 ) where
-    F: Fn(TcpStream, SocketAddr, Arc<Context>, Shutdown) -> Fut,
+    F: Fn(TcpStream, SocketAddr, Arc<Context>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     ctx.metrics.listening(protocol);
+    let slots = ctx.slots(protocol);
+    let per_ip = match protocol {
+        Protocol::Netstring if ctx.config.proxy_protocol => None,
+        Protocol::Metrics => None,
+        Protocol::Netstring | Protocol::Http => ctx.per_ip.as_ref(),
+    };
     loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let permit = match limit.try_acquire() {
-                    Some(permit) => permit,
-                    None => {
-                        let _waiting = ctx.metrics.waiting_connection(protocol);
-                        limit.acquire().await
-                    }
-                };
-                let open = ctx.metrics.open_connection(protocol);
-                let connection = handler(stream, peer, ctx.clone(), shutdown.clone());
-                // A combinator, not an `async move` block: the block would hold
-                // the connection's future twice (as capture and as awaitee).
-                tracker.spawn(connection.map(move |()| drop((open, permit))));
-            }
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(err) => {
                 // Out of file descriptors, most likely: back off instead of spinning.
                 tracing::warn!(error = %err, "accept failed; retrying in 50 ms");
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
-        }
+        };
+        let ip_slot = match per_ip.map(|per_ip| (per_ip, per_ip.admit(peer.ip()))) {
+            None => None,
+            Some((_, Some(ip_slot))) => Some(ip_slot),
+            Some((per_ip, None)) => {
+                ctx.metrics.refused(protocol);
+                if ctx.log.allow() {
+                    tracing::warn!(
+                        %peer,
+                        protocol = protocol.as_str(),
+                        "connection refused: its address already has the --max-connections-per-ip of {} open",
+                        per_ip.max()
+                    );
+                }
+                continue;
+            }
+        };
+        let slot = match slots.try_acquire() {
+            Some(slot) => slot,
+            None => {
+                let _waiting = ctx.metrics.waiting_connection(protocol);
+                slots.acquire().await
+            }
+        };
+        let open = ctx.metrics.open_connection(protocol);
+        let connection = handler(stream, peer, ctx.clone());
+        // A combinator, not an `async move` block: the block would hold
+        // the connection's future twice (as capture and as awaitee).
+        tracker.spawn(connection.map(move |()| drop((open, slot, ip_slot))));
     }
-}
-
-/// Transforms a request with the registry: the one door from every protocol
-/// to the service, where the poem bytes in and out are counted. Large poems
-/// are transformed on the blocking pool so that a CPU-heavy request never
-/// stalls the connections sharing its worker.
-pub async fn transform(ctx: &Context, protocol: Protocol, request: Request) -> Result<String, RegistryError> {
-    ctx.metrics.request_bytes(protocol, request.len());
-    let result = if request.len() < ctx.config.blocking_threshold {
-        ctx.registry.apply(request.name(), request.poem())
-    } else {
-        let registry = ctx.registry.clone();
-        let name = request.name_for_log().to_owned();
-        tokio::task::spawn_blocking(move || registry.apply(request.name(), request.poem()))
-            .await
-            .unwrap_or_else(|err| {
-                Err(RegistryError::TransformFailed {
-                    name,
-                    reason: err.to_string(),
-                })
-            })
-    };
-    if let Ok(reply) = &result {
-        ctx.metrics.reply_bytes(protocol, reply.len());
-    }
-    result
 }

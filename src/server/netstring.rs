@@ -1,12 +1,13 @@
 //! The netstring protocol adapter: one connection, one request, one reply.
 //!
-//! Read one netstring, turn it into a [`Request`], have it transformed, write
-//! the reply as one netstring, close. Any failure closes the connection
-//! without sending a byte and is logged with the peer and the reason, never
-//! with the poem.
+//! Wait for the request's first byte (an idle connection gives way to
+//! shutdown and to connections waiting for a slot), read one netstring into
+//! a [`Request`], have the pipeline transform it, write the reply as one
+//! netstring, and close without destroying it. Any failure closes the
+//! connection without sending a byte.
 //!
-//! With `--proxy-protocol`, a PROXY header comes first; it is read within the
-//! same deadline as the request, and the client it names is the peer logged.
+//! With `--proxy-protocol`, a PROXY header comes first; it does not make the
+//! connection busy, and only a peer in `--proxy-from` may send one.
 
 use std::future::Future;
 use std::io;
@@ -14,388 +15,319 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::{timeout_at, Instant, Sleep};
+use tokio::time::{Instant, Sleep};
 use tokio_util::codec::Decoder;
-use tracing::field::{display, DisplayValue};
 
-use super::limits::Reservation;
-use super::proxy::{self, ProxyError};
-use super::shutdown::Shutdown;
-use super::{Context, Outcome, Protocol};
-use crate::codec::{self, NetstringCodec, NetstringError};
-use crate::registry::RegistryError;
-use crate::request::{Request, RequestError};
+use super::limits::{IpSlot, Release};
+use super::pipeline::{Exchange, Failure};
+use super::{linger, proxy, Context, Protocol};
+use crate::codec::{self, NetstringCodec};
+use crate::request::Request;
 
-/// Reads of a connection's first bytes land here, on the stack, so that an
-/// idle connection holds no buffer and a busy one holds only what arrived.
+/// A connection's first read lands here, on the stack, so that an idle
+/// connection holds no buffer and a busy one holds only what arrived.
 const CHUNK: usize = 16 * 1024;
 
-/// Bytes read and dropped after the first frame before closing, so that the
-/// close does not turn into a reset that could destroy the reply in transit.
-const DRAIN_LIMIT: usize = 64 * 1024;
-
-/// Why a connection was closed without a reply.
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error("{0}")]
-    Frame(NetstringError),
-    #[error("bad request: {0}")]
-    Request(#[from] RequestError),
-    #[error("{0}")]
-    Transform(#[from] RegistryError),
-    #[error("timed out after {} s while {what}", .after.as_secs_f64())]
-    Timeout { after: Duration, what: &'static str },
-    #[error("client went away while {0}: {1}")]
-    Gone(&'static str, io::Error),
-    #[error("{0}")]
-    Proxy(#[from] ProxyError),
-    #[error("client went away in the middle of the PROXY protocol header")]
-    ProxyTruncated,
-}
-
-impl From<NetstringError> for Failure {
-    fn from(err: NetstringError) -> Self {
-        match err {
-            NetstringError::Io(io) => Failure::Gone("reading the request", io),
-            other => Failure::Frame(other),
-        }
-    }
-}
-
-impl Failure {
-    fn outcome(&self) -> Outcome {
-        match self {
-            Failure::Frame(NetstringError::TooLong { .. } | NetstringError::TooManyDigits { .. }) => {
-                Outcome::TooLong
-            }
-            Failure::Frame(NetstringError::Truncated { .. }) => Outcome::ClientGone,
-            Failure::Frame(_) => Outcome::MalformedFrame,
-            Failure::Request(_) => Outcome::BadRequest,
-            Failure::Transform(err) => err.into(),
-            Failure::Timeout { .. } => Outcome::Timeout,
-            Failure::Gone(..) | Failure::ProxyTruncated => Outcome::ClientGone,
-            Failure::Proxy(_) => Outcome::MalformedFrame,
-        }
-    }
-}
-
-/// Who a connection is from, and what it asked for, as far as known.
-struct Exchange {
-    /// The client: the socket's peer, or the one a PROXY header names.
-    peer: SocketAddr,
-    /// The balancer that relayed the client, when a PROXY header named one.
-    via: Option<SocketAddr>,
-    /// The transform asked for, once the request parsed.
-    name: Option<String>,
-}
-
-impl Exchange {
-    /// The `via` log field: absent unless the connection was relayed.
-    fn via(&self) -> Option<DisplayValue<SocketAddr>> {
-        self.via.map(display)
-    }
-}
-
-/// Serves one connection to its end, then logs and counts how it ended.
+/// Serves one connection to its end, then counts and logs how it ended.
 ///
 /// A plain fn returning an `async move` block rather than an `async fn`: the
 /// block uses what it captures in place, where an `async fn` would keep its
-/// arguments twice (as arguments and as locals) in every connection's task.
+/// arguments twice (as arguments and as locals) in every connection's task
+/// (48 bytes more, measured).
+#[allow(clippy::manual_async_fn)]
 pub(super) fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
     ctx: Arc<Context>,
-    shutdown: Shutdown,
 ) -> impl Future<Output = ()> + Send {
-    let started = std::time::Instant::now();
-    let mut exchange = Exchange {
-        peer,
-        via: None,
-        name: None,
-    };
     async move {
-        let result = handle(&mut stream, &ctx, shutdown, &mut exchange).await;
-        log_outcome(&ctx, &exchange, result, started);
+        let mut exchange = Exchange::new(&ctx, Protocol::Netstring, peer);
+        match handle(&mut stream, &mut exchange).await {
+            Ok(Idle::Replied) => exchange.finish(Ok(())),
+            Ok(idle) => exchange.finish_idle(idle.why()),
+            Err(failure) => exchange.finish(Err(failure)),
+        }
     }
 }
 
-/// Counts how a connection ended, and logs it (never with the poem).
-fn log_outcome(
-    ctx: &Context,
-    exchange: &Exchange,
-    result: Result<bool, Failure>,
-    started: std::time::Instant,
-) {
-    let Exchange { peer, ref name, .. } = *exchange;
-    let via = exchange.via();
-    match result {
-        Ok(true) => {
-            ctx.record(Protocol::Netstring, name.as_deref(), Outcome::Ok, started);
-            let transform = name.as_deref().map(crate::request::shorten);
-            tracing::debug!(%peer, via, transform, "replied");
+/// How a connection ended when it did not end in a failure.
+enum Idle {
+    Replied,
+    Closed,
+    ShutDown,
+    Reclaimed,
+}
+
+impl Idle {
+    fn why(&self) -> &'static str {
+        match self {
+            Idle::Replied => "replied",
+            Idle::Closed => "closed before sending a request",
+            Idle::ShutDown => "closed idle at shutdown",
+            Idle::Reclaimed => "closed idle to give its slot to a waiting connection",
         }
-        Ok(false) => tracing::debug!(%peer, via, "closed before sending a request"),
-        Err(failure) => {
-            let outcome = failure.outcome();
-            ctx.record(Protocol::Netstring, name.as_deref(), outcome, started);
-            match outcome {
-                Outcome::ClientGone | Outcome::Timeout => {
-                    tracing::info!(%peer, via, outcome = outcome.as_str(), "closed without a reply: {failure}")
-                }
-                _ => {
-                    tracing::warn!(%peer, via, outcome = outcome.as_str(), "closed without a reply: {failure}")
-                }
+    }
+}
+
+/// The request-reply exchange.
+async fn handle(stream: &mut TcpStream, exchange: &mut Exchange<'_>) -> Result<Idle, Failure> {
+    let ctx = exchange.ctx();
+    let mut buf = BytesMut::new();
+    // Idle until a byte arrives: not in flight, so shutdown and a connection
+    // waiting for a slot may close it. One timer however many reads it takes.
+    let idle_deadline = tokio::time::sleep(ctx.config.timeout);
+    tokio::pin!(idle_deadline);
+    if let Some(idle) = wait_for_bytes(stream, &mut buf, exchange, idle_deadline.as_mut()).await? {
+        return Ok(idle);
+    }
+    let mut _per_ip: Option<IpSlot> = None;
+    if ctx.config.proxy_protocol {
+        // Boxed: only proxied connections pay for this state.
+        _per_ip = Box::pin(read_proxy_header(
+            stream,
+            &mut buf,
+            exchange,
+            idle_deadline.as_mut(),
+        ))
+        .await?;
+        // A header alone does not make a connection busy (a balancer's health
+        // check sends just that).
+        if buf.is_empty() {
+            if let Some(idle) = wait_for_bytes(stream, &mut buf, exchange, idle_deadline.as_mut()).await? {
+                return Ok(idle);
             }
         }
     }
-}
-
-/// The request-reply exchange. `Ok(false)`: the client sent no request.
-async fn handle(
-    stream: &mut TcpStream,
-    ctx: &Context,
-    shutdown: Shutdown,
-    exchange: &mut Exchange,
-) -> Result<bool, Failure> {
-    let Some(received) = read_request(stream, ctx, shutdown, exchange).await? else {
-        return Ok(false);
-    };
+    exchange.begin(Instant::now());
     // Boxed: an idle connection's task is sized by its largest state, and
     // answering needs more state than waiting does.
-    Box::pin(respond(stream, ctx, received, exchange)).await?;
-    Ok(true)
+    Box::pin(respond(stream, buf, exchange)).await?;
+    Ok(Idle::Replied)
 }
 
-/// A whole request frame, and what reading it left behind.
-struct Received {
-    payload: Bytes,
-    /// The request's share of the buffer budget, held until it is answered.
-    reservation: Option<Reservation>,
-    /// Bytes followed the frame (a pipelining client).
-    pipelined: bool,
-}
-
-/// Reads one request frame (after a PROXY header, when configured) within
-/// the timeout. `None`: the client sent nothing before closing or shutdown.
-async fn read_request(
-    stream: &mut TcpStream,
-    ctx: &Context,
-    mut shutdown: Shutdown,
-    exchange: &mut Exchange,
-) -> Result<Option<Received>, Failure> {
-    let timeout = ctx.config.timeout;
-    // One timer for the whole request, however many reads it takes: a
-    // connection that waits holds one timer entry, not one per await.
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    let mut codec = NetstringCodec::new(ctx.config.max_length);
-    let mut buf = BytesMut::new();
-
-    // Until its first byte, a connection is not in flight: shutdown closes it.
-    // Readiness alone is not a byte (it may be spurious), so read to know.
+/// Waits, idle, until the client sends bytes (read into `buf`). `Some`: the
+/// connection ended first: closed by the client, shut down, or reclaimed.
+async fn wait_for_bytes(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    exchange: &mut Exchange<'_>,
+    mut deadline: Pin<&mut Sleep>,
+) -> Result<Option<Idle>, Failure> {
+    let ctx = exchange.ctx();
     loop {
         tokio::select! {
             biased;
-            ready = readable_by(stream, deadline.as_mut(), timeout, "waiting for the request") => ready?,
-            () = shutdown.recv() => return Ok(None),
-        }
-        match read_some(stream, &mut buf, None) {
-            Ok(0) => return Ok(None),
-            Ok(_) => break,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(Failure::Gone("waiting for the request", e)),
-        }
-    }
-
-    if ctx.config.proxy_protocol {
-        let header = Box::pin(read_proxy_header(stream, &mut buf, deadline.as_mut(), timeout)).await?;
-        if let Some(source) = header.source {
-            exchange.via = Some(std::mem::replace(&mut exchange.peer, source));
-        }
-    }
-
-    let mut reservation: Option<Reservation> = None;
-    let payload = loop {
-        if let Some(frame) = codec.decode(&mut buf)? {
-            break frame;
-        }
-        if reservation.is_none() {
-            if let Some(len) = codec.declared_length() {
-                let reserve = reserve(stream, ctx, len, buf.is_empty(), deadline.deadline());
-                reservation = Some(Box::pin(reserve).await?);
+            ready = readable_by(stream, deadline.as_mut(), exchange, "waiting for the request") => ready?,
+            why = ctx.slots.until_released() => {
+                return Ok(Some(match why {
+                    Release::Shutdown => Idle::ShutDown,
+                    Release::Reclaimed => {
+                        ctx.metrics.reclaimed(Protocol::Netstring);
+                        Idle::Reclaimed
+                    }
+                }));
             }
         }
-        readable_by(stream, deadline.as_mut(), timeout, "reading the request").await?;
-        let need = codec.declared_length().map(|len| len + 1);
-        match read_some(stream, &mut buf, need) {
-            Ok(0) => match codec.decode_eof(&mut buf)? {
-                Some(frame) => break frame,
-                // decode_eof reports a partial frame as an error: nothing came after
-                // a PROXY header (a balancer's health check does just that).
-                None => return Ok(None),
-            },
-            Ok(_) => {}
+        // Readiness alone is not a byte (it may be spurious): read to know.
+        match read_some(stream, buf, CHUNK) {
+            Ok(0) => return Ok(Some(Idle::Closed)),
+            Ok(n) => {
+                exchange.received(n);
+                return Ok(None);
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(Failure::Gone("reading the request", e)),
+            Err(source) => {
+                return Err(Failure::Gone {
+                    what: "waiting for the request",
+                    source,
+                })
+            }
         }
-    };
-    Ok(Some(Received {
-        payload,
-        reservation,
-        pipelined: !buf.is_empty(),
-    }))
-}
-
-/// Parses and transforms the request, writes the reply frame within a fresh
-/// timeout, and closes the write side.
-async fn respond(
-    stream: &mut TcpStream,
-    ctx: &Context,
-    received: Received,
-    exchange: &mut Exchange,
-) -> Result<(), Failure> {
-    let timeout = ctx.config.timeout;
-    let request = Request::parse(received.payload)?;
-    exchange.name = Some(request.name().to_owned());
-    let reply = super::transform(ctx, Protocol::Netstring, request).await?;
-    drop(received.reservation);
-
-    // The reply gets a fresh allowance: a slow transform must not eat the
-    // client's time to read it.
-    let deadline = Instant::now() + timeout;
-    let mut framed = codec::frame(Bytes::from(reply));
-    timeout_at(deadline, async {
-        stream.write_all_buf(&mut framed).await?;
-        stream.shutdown().await
-    })
-    .await
-    .map_err(|_| Failure::Timeout {
-        after: timeout,
-        what: "writing the reply",
-    })?
-    .map_err(|e| Failure::Gone("writing the reply", e))?;
-
-    if received.pipelined {
-        drain(stream, deadline).await;
     }
-    Ok(())
 }
 
 /// Waits until the socket is readable, or fails with a timeout once
 /// `deadline` passes. Polls the stream's own readiness instead of holding a
-/// `readable()` future (one task reads each stream), and is a plain closure
-/// rather than an async fn: every idle connection holds one of these.
+/// `readable()` future (one task reads each stream): every idle connection
+/// holds one of these.
 fn readable_by<'a>(
     stream: &'a TcpStream,
     mut deadline: Pin<&'a mut Sleep>,
-    timeout: Duration,
+    exchange: &Exchange<'_>,
     what: &'static str,
 ) -> impl Future<Output = Result<(), Failure>> + 'a {
+    let after = exchange.ctx().config.timeout;
     std::future::poll_fn(move |cx| {
         if let Poll::Ready(ready) = stream.poll_read_ready(cx) {
-            return Poll::Ready(ready.map_err(|e| Failure::Gone(what, e)));
+            return Poll::Ready(ready.map_err(|source| Failure::Gone { what, source }));
         }
         deadline
             .as_mut()
             .poll(cx)
-            .map(|()| Err(Failure::Timeout { after: timeout, what }))
+            .map(|()| Err(Failure::Timeout { what, after }))
     })
 }
 
 /// Reads the PROXY header at the start of `buf` (reading more as needed, at
-/// most [`proxy::MAX_HEADER`] bytes, by `deadline`) and removes it, leaving
-/// any bytes after it for the netstring decoder.
+/// most [`proxy::MAX_HEADER`] bytes, by the idle deadline), removes it, and
+/// takes the client it names as the peer when the sender is trusted.
 async fn read_proxy_header(
     stream: &TcpStream,
     buf: &mut BytesMut,
+    exchange: &mut Exchange<'_>,
     mut deadline: Pin<&mut Sleep>,
-    timeout: Duration,
-) -> Result<proxy::Header, Failure> {
+) -> Result<Option<IpSlot>, Failure> {
     const WHAT: &str = "reading the PROXY protocol header";
-    loop {
+    let ctx = exchange.ctx();
+    let header = loop {
         if let Some(header) = proxy::parse(buf)? {
             let _ = buf.split_to(header.len);
-            return Ok(header);
+            break header;
         }
-        readable_by(stream, deadline.as_mut(), timeout, WHAT).await?;
-        match read_some(stream, buf, None) {
-            Ok(0) => return Err(Failure::ProxyTruncated),
-            Ok(_) => {}
+        readable_by(stream, deadline.as_mut(), exchange, WHAT).await?;
+        match read_some(stream, buf, proxy::MAX_HEADER - buf.len()) {
+            Ok(0) => {
+                return Err(Failure::Gone {
+                    what: WHAT,
+                    source: io::ErrorKind::UnexpectedEof.into(),
+                })
+            }
+            Ok(n) => exchange.received(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(Failure::Gone(WHAT, e)),
+            Err(source) => return Err(Failure::Gone { what: WHAT, source }),
         }
+    };
+    let sender = exchange.peer.ip();
+    if !ctx.config.trusts_proxy(sender) {
+        return Err(Failure::UntrustedProxy(sender));
+    }
+    let Some(client) = header.source else {
+        // A LOCAL header (a health check): the balancer speaks for itself.
+        return Ok(None);
+    };
+    exchange.via = Some(std::mem::replace(&mut exchange.peer, client));
+    match &ctx.per_ip {
+        None => Ok(None),
+        Some(per_ip) => match per_ip.admit(client.ip()) {
+            Some(slot) => Ok(Some(slot)),
+            None => Err(Failure::PerIp(client.ip(), per_ip.max())),
+        },
     }
 }
 
-/// Reserves a request's bytes from the server's budget. The reservation waits
-/// until payload bytes are actually there, so a client that sends a header
-/// and nothing more holds no share of the budget.
-async fn reserve(
-    stream: &TcpStream,
-    ctx: &Context,
-    len: usize,
-    nothing_buffered: bool,
-    deadline: Instant,
-) -> Result<Reservation, Failure> {
-    let timeout = ctx.config.timeout;
-    if nothing_buffered {
-        timeout_at(deadline, stream.readable())
-            .await
-            .map_err(|_| Failure::Timeout {
-                after: timeout,
+/// Reads the request frame within the budget, has it transformed, writes
+/// the reply within a fresh timeout, and closes without a reset.
+async fn respond(
+    stream: &mut TcpStream,
+    mut buf: BytesMut,
+    exchange: &mut Exchange<'_>,
+) -> Result<(), Failure> {
+    let ctx = exchange.ctx();
+    let mut codec = NetstringCodec::new(ctx.config.max_length);
+    let frame: Bytes = loop {
+        if let Some(frame) = codec.decode(&mut buf)? {
+            break frame;
+        }
+        exchange
+            .within("reading the request", stream.readable())
+            .await?
+            .map_err(|source| Failure::Gone {
                 what: "reading the request",
-            })?
-            .map_err(|e| Failure::Gone("reading the request", e))?;
-    }
-    timeout_at(deadline, ctx.budget.reserve(len))
-        .await
-        .map_err(|_| Failure::Timeout {
-            after: timeout,
-            what: "waiting for buffer budget",
+                source,
+            })?;
+        // Budget covers bytes that have arrived, never a declared length: a
+        // client holds no more of it than it has sent.
+        let lacking = codec.declared_length().map_or(CHUNK, |len| len + 1 - buf.len());
+        let arrived = queued(stream).unwrap_or(CHUNK).min(lacking);
+        exchange.cover(buf.len() + arrived).await?;
+        // Nothing queued yet readable: the end of the stream, or a byte
+        // that arrived since (one uncovered byte at most).
+        let room = arrived.max(1);
+        match read_some(stream, &mut buf, room) {
+            Ok(0) => match codec.decode_eof(&mut buf)? {
+                Some(frame) => break frame,
+                None => {
+                    return Err(Failure::Gone {
+                        what: "reading the request",
+                        source: io::ErrorKind::UnexpectedEof.into(),
+                    })
+                }
+            },
+            Ok(n) => exchange.received(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(source) => {
+                return Err(Failure::Gone {
+                    what: "reading the request",
+                    source,
+                })
+            }
+        }
+    };
+    // Bytes after the frame (a pipelining client) are not answered; they
+    // only mean the close must linger.
+    let extra = !buf.is_empty();
+    drop(buf);
+
+    let request = Request::parse(frame)?;
+    let reply = exchange.transform(request).await?;
+
+    // The reply gets a fresh allowance: a slow transform must not eat the
+    // client's time to read it.
+    let deadline = Instant::now() + ctx.config.timeout;
+    let len = reply.len();
+    let mut framed = codec::frame(Bytes::from(reply));
+    exchange
+        .by(deadline, "writing the reply", stream.write_all_buf(&mut framed))
+        .await?
+        .map_err(|source| Failure::Gone {
+            what: "writing the reply",
+            source,
+        })?;
+    exchange.sent(len);
+    exchange
+        .by(deadline, "closing", linger::close(stream, extra))
+        .await?
+        .map_err(|source| Failure::Gone {
+            what: "closing",
+            source,
         })
 }
 
-/// Reads what the socket holds now without blocking. `need` is how many more
-/// bytes the frame needs, once its length is known: the buffer then grows
-/// with the data (doubling, capped at the need), never from the header alone.
-fn read_some(stream: &TcpStream, buf: &mut BytesMut, need: Option<usize>) -> io::Result<usize> {
-    let spare = buf.capacity() - buf.len();
-    match need {
-        Some(need) if need > buf.len() + spare && need > CHUNK => {
-            buf.reserve((need - buf.len()).min(buf.len().max(CHUNK)));
-            stream.try_read_buf(buf)
-        }
-        _ if spare > 0 => stream.try_read_buf(buf),
-        _ => {
-            let mut chunk = [0u8; CHUNK];
-            let n = stream.try_read(&mut chunk)?;
-            buf.extend_from_slice(&chunk[..n]);
-            Ok(n)
-        }
-    }
+/// Bytes waiting in the socket's receive queue (`FIONREAD`).
+#[cfg(unix)]
+fn queued(stream: &TcpStream) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer.
+    let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::FIONREAD, &mut queued) };
+    (rc == 0).then(|| usize::try_from(queued).unwrap_or(0))
 }
 
-/// After the reply to a pipelined request: reads and drops what else the
-/// client sent (bounded), so the close is a FIN and not a reset.
-async fn drain(stream: &mut TcpStream, deadline: Instant) {
-    let mut dropped = 0;
-    while dropped < DRAIN_LIMIT {
-        if timeout_at(deadline, stream.readable()).await.is_err() {
-            return;
-        }
-        let mut chunk = [0u8; 4096];
-        match stream.try_read(&mut chunk) {
-            Ok(0) => return,
-            Ok(n) => dropped += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => return,
-        }
+#[cfg(not(unix))]
+fn queued(_stream: &TcpStream) -> Option<usize> {
+    None
+}
+
+/// Reads what the socket holds now, at most `room` bytes, without blocking.
+/// The buffer grows with the data, never from a declared length alone.
+fn read_some(stream: &TcpStream, buf: &mut BytesMut, room: usize) -> io::Result<usize> {
+    if buf.capacity() == buf.len() && buf.is_empty() {
+        // First read: onto the stack, then only what arrived is kept.
+        let mut chunk = [0u8; CHUNK];
+        let n = stream.try_read(&mut chunk[..room.min(CHUNK)])?;
+        buf.extend_from_slice(&chunk[..n]);
+        return Ok(n);
     }
+    if buf.capacity() - buf.len() < room {
+        // Doubling, as a Vec does, but never past what the budget covers.
+        buf.reserve(room.min(buf.len().max(CHUNK)));
+    }
+    let mut limited = bytes::BufMut::limit(&mut *buf, room);
+    stream.try_read_buf(&mut limited)
 }
 
 #[cfg(test)]
@@ -417,9 +349,8 @@ mod tests {
         let stream = TcpStream::from_std(client).unwrap();
         let server =
             super::super::Server::new(crate::registry::Registry::standard(), Default::default()).unwrap();
-        let (_trigger, shutdown) = super::super::shutdown::channel();
         let peer = stream.peer_addr().unwrap();
-        let future = serve(stream, peer, server.ctx.clone(), shutdown);
+        let future = serve(stream, peer, server.ctx.clone());
         let size = std::mem::size_of_val(&future);
         eprintln!("connection future: {size} bytes");
         assert!(size <= 768, "a connection's future takes {size} bytes");

@@ -379,35 +379,67 @@ pub struct ServeArgs {
     #[arg(long)]
     pub proxy_protocol: bool,
 
+    /// A network whose PROXY headers are believed (repeatable), such as
+    /// 10.0.0.5/32; a header from any other peer closes its connection
+    /// [default: 127.0.0.0/8 and ::1, a balancer on this host].
+    #[arg(long, value_name = "CIDR", requires = "proxy_protocol", value_parser = parse_network)]
+    pub proxy_from: Vec<ipnet::IpNet>,
+
     /// Interface (address) to listen on.
     #[arg(long, env = "POETRY_IFACE", default_value = "127.0.0.1", value_name = "HOST")]
     pub iface: String,
 
-    /// Longest request accepted; a longer one is refused from its length digits
-    /// (accepts suffixes: 99999, 64KiB, 1MiB).
+    /// Longest request accepted (name, period and poem; on HTTP too); a
+    /// longer one is refused from its length digits (accepts suffixes: 99999,
+    /// 64KiB, 1MiB).
     #[arg(long, default_value = "1MiB", value_parser = parse_positive_bytes, value_name = "BYTES")]
     pub max_length: usize,
 
-    /// Connections served at once; more wait in the accept backlog.
+    /// Longest reply sent; a transform whose result grows past it fails
+    /// [default: four times --max-length].
+    #[arg(long, value_parser = parse_bytes, value_name = "BYTES")]
+    pub max_reply: Option<usize>,
+
+    /// Most transforms one request may chain with `+`; a longer chain is
+    /// refused like an unknown name.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub max_chain: usize,
+
+    /// Connections served at once (netstring and HTTP together); more wait in
+    /// the accept backlog, and the connection idle longest gives way.
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub max_connections: usize,
 
-    /// Request bytes buffered across all connections; requests over 16 KiB wait
-    /// for room before their payload is read.
+    /// Connections open at once from one client address (the client a
+    /// trusted PROXY header names, when relayed); more are closed at once.
+    /// Off unless given.
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
+
+    /// Bytes buffered across all connections: requests as they arrive (past
+    /// each connection's free 16 KiB) and replies until written. A request
+    /// waits for room before more of it is read.
     #[arg(long, default_value = "256MiB", value_parser = parse_bytes, value_name = "BYTES")]
     pub max_buffered: usize,
 
-    /// Seconds for a whole request to arrive, and again for the reply to be written.
+    /// Seconds for a request to arrive and be transformed (from its first
+    /// byte), and again for the reply to be written.
     #[arg(long, default_value = "30", value_parser = parse_secs, value_name = "SECS")]
     pub timeout: Duration,
 
-    /// Seconds that requests in flight get to finish after SIGINT or SIGTERM.
+    /// Seconds that requests in flight get to finish after SIGINT or SIGTERM;
+    /// the process exits by then (a second signal: at once).
     #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
     pub shutdown_timeout: Duration,
 
     /// Worker threads (0: one per core available to the process).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub threads: usize,
+
+    /// Threads that run heavy transforms (large poems, long chains) at once;
+    /// more wait their turn (0: one per core available).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub transform_threads: usize,
 
     /// Check the flags and print the settings they give as one JSON object
     /// on stdout, then exit (0 if the server would start with them, 2 if not).
@@ -797,6 +829,13 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
         .parse_size(text)
         .map_err(|e| format!("{e} (expected bytes, such as 99999, 64KiB or 1MiB)"))?;
     usize::try_from(bytes).map_err(|_| "too large for this machine".to_owned())
+}
+
+/// Parses a network such as `10.0.0.0/8`, or one address (`10.0.0.5`).
+pub fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not a network (such as 10.0.0.0/8) or an address"))
 }
 
 /// Parses a byte count that must be more than 0.

@@ -13,12 +13,20 @@ use poetry::server::{Config, Listeners, Server};
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Config {
         max_length: args.max_length,
+        max_reply: args.max_reply,
+        max_chain: args.max_chain,
         max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
         max_buffered: args.max_buffered,
         timeout: args.timeout,
         shutdown_timeout: args.shutdown_timeout,
+        transform_threads: args.transform_threads,
         proxy_protocol: args.proxy_protocol,
-        ..Config::default()
+        proxy_from: if args.proxy_from.is_empty() {
+            poetry::server::loopback()
+        } else {
+            args.proxy_from.clone()
+        },
     };
     let threads = match args.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -34,7 +42,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     ensure_file_limit(config.max_connections)?;
     let server = Server::new(Registry::standard(), config)?;
     // One worker is best served by the current-thread scheduler: no work
-    // stealing to pay for. Big transforms still go to the blocking pool.
+    // stealing to pay for. Heavy transforms still go to the transform pool.
     let runtime = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -45,7 +53,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .enable_all()
             .build()?
     };
-    runtime.block_on(async {
+    let exit = runtime.block_on(async {
         // All are bound before any is announced: a port that is taken
         // fails the start instead of leaving half a server running.
         let netstring = bind(&args.iface, args.port, "--port").await?;
@@ -57,6 +65,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Some(port) => Some(bind(&args.iface, port, "--metrics-port").await?),
             None => None,
         };
+        let signal = shutdown_signal()?;
         // A SocketAddr shows an IPv6 address in brackets: `[::1]:11000`.
         let mut lines = vec![format!("Serving transforms on {}.", netstring.local_addr()?)];
         if let Some(http) = &http {
@@ -73,12 +82,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     http,
                     metrics,
                 },
-                shutdown_signal(),
+                signal,
             )
             .await;
         tracing::info!("{summary}");
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // Heavy transforms cut off at the deadline may still be on their threads
+    // (they stop at their next step): do not wait for them.
+    runtime.shutdown_background();
+    exit
 }
 
 /// The settings `poetry serve` would run with, as `--check-config` prints them.
@@ -89,12 +102,17 @@ struct Settings<'a> {
     http_port: Option<u16>,
     metrics_port: Option<u16>,
     proxy_protocol: bool,
+    proxy_from: Vec<String>,
     max_length: usize,
+    max_reply: usize,
+    max_chain: usize,
     max_connections: usize,
+    max_connections_per_ip: Option<usize>,
     max_buffered: usize,
     timeout_secs: f64,
     shutdown_timeout_secs: f64,
     threads: usize,
+    transform_threads: usize,
 }
 
 /// `--check-config`: validates as a start would, prints the settings, binds nothing.
@@ -112,12 +130,17 @@ fn check_config(args: &ServeArgs, config: &Config, threads: usize) -> anyhow::Re
         http_port: args.http_port,
         metrics_port: args.metrics_port,
         proxy_protocol: config.proxy_protocol,
+        proxy_from: config.proxy_from.iter().map(ToString::to_string).collect(),
         max_length: config.max_length,
+        max_reply: config.max_reply(),
+        max_chain: config.max_chain,
         max_connections: config.max_connections,
+        max_connections_per_ip: config.max_connections_per_ip,
         max_buffered: config.max_buffered,
         timeout_secs: config.timeout.as_secs_f64(),
         shutdown_timeout_secs: config.shutdown_timeout.as_secs_f64(),
         threads,
+        transform_threads: config.transform_threads(),
     };
     println!("{}", serde_json::to_string_pretty(&settings)?);
     Ok(Exit::Ok.into())
@@ -180,28 +203,65 @@ async fn bind(iface: &str, port: u16, flag: &str) -> anyhow::Result<TcpListener>
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
+/// Listens for SIGINT and SIGTERM from now on (so a signal sent as soon as
+/// the address line is out is not missed). The future completes on the
+/// first; a second ends the process at once, without waiting for requests
+/// in flight.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut signals = Signals::new()?;
+    let (first, second) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        signals.next().await;
+        let _ = first.send(());
+        signals.next().await;
+        tracing::warn!("second shutdown signal received; exiting at once");
+        std::process::exit(Exit::Failure as i32);
+    });
+    Ok(async move {
+        let _ = second.await;
+        tracing::info!("shutdown signal received; no new connections, finishing requests in flight");
+    })
+}
+
+/// SIGINT and SIGTERM, registered once.
+#[cfg(unix)]
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        })
+    }
+
+    /// Completes on the next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
     }
-    #[cfg(not(unix))]
-    {
+}
+
+/// Ctrl-C, where there are no Unix signals.
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn next(&mut self) {
         let _ = tokio::signal::ctrl_c().await;
     }
-    tracing::info!("shutdown signal received; no new connections, finishing requests in flight");
 }
 
 /// File descriptors the server needs besides one per connection: listeners,
