@@ -179,12 +179,16 @@ impl<IO: AsyncWrite> AsyncWrite for Watched<IO> {
 /// Serves one HTTP connection of `protocol`'s listener (any number of
 /// keep-alive requests, within bounds) to its end.
 pub(super) async fn serve(
-    stream: TcpStream,
+    stream: std::net::TcpStream,
     peer: SocketAddr,
     ctx: Arc<Context>,
     app: Router,
     protocol: Protocol,
 ) {
+    let stream = match TcpStream::from_std(stream) {
+        Ok(stream) => stream,
+        Err(err) => return tracing::warn!(%peer, error = %err, "cannot register an HTTP connection"),
+    };
     let timeout = ctx.config.timeout;
     // hyper has no write timeout of its own: a client that stops reading its
     // reply would hold the connection (and its slot) for ever.

@@ -19,6 +19,7 @@ mod netstring;
 mod pipeline;
 mod pool;
 pub mod proxy;
+mod socket;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -285,6 +286,37 @@ impl Server {
     }
 }
 
+/// A listener that accepts connections without registering them with the
+/// reactor: a connection served without ever waiting then never is (see
+/// `socket.rs`).
+struct Accepting(tokio::io::unix::AsyncFd<mio::net::TcpListener>);
+
+impl Accepting {
+    fn new(listener: TcpListener) -> std::io::Result<Self> {
+        let listener = mio::net::TcpListener::from_std(listener.into_std()?);
+        let interest = tokio::io::Interest::READABLE;
+        // SAFETY: the mio listener owns its descriptor, which stays open, the
+        // same one, for as long as the AsyncFd that owns the listener.
+        unsafe { tokio::io::unix::AsyncFd::register_with_interest(listener, interest) }
+            .map(Self)
+            .map_err(std::io::Error::from)
+    }
+
+    /// The next connection, non-blocking and unregistered.
+    async fn accept(&self) -> std::io::Result<(std::net::TcpStream, SocketAddr)> {
+        loop {
+            let mut ready = self.0.readable().await?;
+            if let Ok(accepted) = ready.try_io(|listener| listener.get_ref().accept()) {
+                return accepted.map(|(stream, peer)| {
+                    use std::os::fd::{FromRawFd, IntoRawFd};
+                    // SAFETY: the descriptor comes from `into_raw_fd`, and is owned once.
+                    (unsafe { std::net::TcpStream::from_raw_fd(stream.into_raw_fd()) }, peer)
+                });
+            }
+        }
+    }
+}
+
 /// How long, after the shutdown deadline, cut-off requests get to be counted.
 const CUT_GRACE: Duration = Duration::from_millis(200);
 
@@ -302,10 +334,17 @@ async fn accept_loop<F, Fut>(
     tracker: &TaskTracker,
     handler: F,
 ) where
-    F: Fn(TcpStream, SocketAddr, Arc<Context>) -> Fut,
+    F: Fn(std::net::TcpStream, SocketAddr, Arc<Context>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     ctx.metrics.listening(protocol);
+    let listener = match Accepting::new(listener) {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::error!(error = %err, protocol = protocol.as_str(), "cannot accept on the listener");
+            return std::future::pending().await;
+        }
+    };
     let slots = ctx.slots(protocol);
     let per_ip = match protocol {
         Protocol::Netstring if ctx.config.proxy_protocol => None,

@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
@@ -24,6 +24,7 @@ use tokio_util::codec::Decoder;
 
 use super::limits::{IpSlot, Release};
 use super::pipeline::{Exchange, Failure};
+use super::socket::Socket;
 use super::{linger, proxy, Context, Protocol};
 use crate::codec::{self, NetstringCodec};
 use crate::request::Request;
@@ -40,13 +41,14 @@ const CHUNK: usize = 16 * 1024;
 /// (48 bytes more, measured).
 #[allow(clippy::manual_async_fn)]
 pub(super) fn serve(
-    mut stream: TcpStream,
+    stream: std::net::TcpStream,
     peer: SocketAddr,
     ctx: Arc<Context>,
 ) -> impl Future<Output = ()> + Send {
+    let mut socket = Socket::new(stream);
     async move {
         let mut exchange = Exchange::new(&ctx, Protocol::Netstring, peer);
-        match handle(&mut stream, &mut exchange).await {
+        match handle(&mut socket, &mut exchange).await {
             Ok(Idle::Replied) => exchange.finish(Ok(())),
             Ok(idle) => exchange.finish_idle(idle.why()),
             Err(failure) => exchange.finish(Err(failure)),
@@ -74,7 +76,7 @@ impl Idle {
 }
 
 /// The request-reply exchange.
-async fn handle(stream: &mut TcpStream, exchange: &mut Exchange<'_>) -> Result<Idle, Failure> {
+async fn handle(stream: &mut Socket, exchange: &mut Exchange<'_>) -> Result<Idle, Failure> {
     let ctx = exchange.ctx();
     let mut buf = BytesMut::new();
     // Idle until a byte arrives: not in flight, so shutdown and a connection
@@ -102,22 +104,32 @@ async fn handle(stream: &mut TcpStream, exchange: &mut Exchange<'_>) -> Result<I
             }
         }
     }
+    // In flight from here: the request's deadline replaces the idle one.
     exchange.begin(Instant::now());
-    // Boxed: an idle connection's task is sized by its largest state, and
-    // answering needs more state than waiting does.
-    Box::pin(respond(stream, buf, exchange)).await?;
+    idle_deadline.as_mut().reset(exchange.deadline());
+    let (frame, extra) = read_frame(stream, &mut buf, exchange, idle_deadline.as_mut()).await?;
+    drop(buf);
+    // Boxed: a connection's task is sized by its largest state, and
+    // answering needs more state than waiting or reading does.
+    Box::pin(answer(stream, frame, extra, exchange)).await?;
     Ok(Idle::Replied)
 }
 
 /// Waits, idle, until the client sends bytes (read into `buf`). `Some`: the
 /// connection ended first: closed by the client, shut down, or reclaimed.
 async fn wait_for_bytes(
-    stream: &TcpStream,
+    socket: &mut Socket,
     buf: &mut BytesMut,
     exchange: &mut Exchange<'_>,
     mut deadline: Pin<&mut Sleep>,
 ) -> Result<Option<Idle>, Failure> {
     let ctx = exchange.ctx();
+    // The bytes are usually there already, with the connection: no waiting,
+    // and no need for the reactor.
+    if let Some(read) = read_first(|chunk| socket.try_read(chunk), buf, exchange)? {
+        return Ok(read);
+    }
+    let stream = registered(socket, "waiting for the request")?;
     loop {
         tokio::select! {
             biased;
@@ -133,21 +145,41 @@ async fn wait_for_bytes(
             }
         }
         // Readiness alone is not a byte (it may be spurious): read to know.
-        match read_some(stream, buf, CHUNK) {
-            Ok(0) => return Ok(Some(Idle::Closed)),
-            Ok(n) => {
-                exchange.received(n);
-                return Ok(None);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(source) => {
-                return Err(Failure::Gone {
-                    what: "waiting for the request",
-                    source,
-                })
-            }
+        if let Some(read) = read_first(|chunk| stream.try_read(chunk), buf, exchange)? {
+            return Ok(read);
         }
     }
+}
+
+/// Tries to read the first bytes of a request, without waiting: `None` when
+/// none has arrived yet, `Some(None)` when some have (in `buf`),
+/// `Some(Some(Idle::Closed))` when the client closed instead.
+fn read_first(
+    try_read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    buf: &mut BytesMut,
+    exchange: &mut Exchange<'_>,
+) -> Result<Option<Option<Idle>>, Failure> {
+    let mut chunk = [0u8; CHUNK];
+    match try_read(&mut chunk) {
+        Ok(0) => Ok(Some(Some(Idle::Closed))),
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            exchange.received(n);
+            Ok(Some(None))
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(source) => Err(Failure::Gone {
+            what: "waiting for the request",
+            source,
+        }),
+    }
+}
+
+/// The socket registered with the reactor, since it must wait for `what`.
+fn registered<'s>(socket: &'s mut Socket, what: &'static str) -> Result<&'s mut TcpStream, Failure> {
+    socket
+        .registered()
+        .map_err(|source| Failure::Gone { what, source })
 }
 
 /// Waits until the socket is readable, or fails with a timeout once
@@ -176,7 +208,7 @@ fn readable_by<'a>(
 /// most [`proxy::MAX_HEADER`] bytes, by the idle deadline), removes it, and
 /// takes the client it names as the peer when the sender is trusted.
 async fn read_proxy_header(
-    stream: &TcpStream,
+    socket: &mut Socket,
     buf: &mut BytesMut,
     exchange: &mut Exchange<'_>,
     mut deadline: Pin<&mut Sleep>,
@@ -188,6 +220,7 @@ async fn read_proxy_header(
             let _ = buf.split_to(header.len);
             break header;
         }
+        let stream = registered(socket, WHAT)?;
         readable_by(stream, deadline.as_mut(), exchange, WHAT).await?;
         match read_some(stream, buf, proxy::MAX_HEADER - buf.len()) {
             Ok(0) => {
@@ -219,59 +252,64 @@ async fn read_proxy_header(
     }
 }
 
-/// Reads the request frame within the budget, has it transformed, writes
-/// the reply within a fresh timeout, and closes without a reset.
-async fn respond(
-    stream: &mut TcpStream,
-    mut buf: BytesMut,
+/// Reads the request frame (what follows it says `extra`), waiting by the
+/// request's deadline, with the budget covering what arrives.
+async fn read_frame(
+    socket: &mut Socket,
+    buf: &mut BytesMut,
     exchange: &mut Exchange<'_>,
-) -> Result<(), Failure> {
+    mut deadline: Pin<&mut Sleep>,
+) -> Result<(Bytes, bool), Failure> {
+    const WHAT: &str = "reading the request";
     let ctx = exchange.ctx();
     let mut codec = NetstringCodec::new(ctx.config.max_length);
-    let frame: Bytes = loop {
-        if let Some(frame) = codec.decode(&mut buf)? {
-            break frame;
+    loop {
+        if let Some(frame) = codec.decode(buf)? {
+            return Ok((frame, !buf.is_empty()));
         }
-        exchange
-            .within("reading the request", stream.readable())
-            .await?
-            .map_err(|source| Failure::Gone {
-                what: "reading the request",
-                source,
-            })?;
+        let stream = registered(socket, WHAT)?;
+        tokio::select! {
+            biased;
+            () = ctx.cut.cancelled() => return Err(Failure::Cut(WHAT)),
+            ready = readable_by(stream, deadline.as_mut(), exchange, WHAT) => ready?,
+        }
         // Budget covers bytes that have arrived, never a declared length: a
         // client holds no more of it than it has sent.
         let lacking = codec.declared_length().map_or(CHUNK, |len| len + 1 - buf.len());
         let arrived = queued(stream).unwrap_or(CHUNK).min(lacking);
-        exchange.cover(buf.len() + arrived).await?;
+        if buf.len() + arrived > exchange.covered() {
+            // Boxed: only requests past the free share wait for the budget.
+            Box::pin(exchange.cover(buf.len() + arrived)).await?;
+        }
         // Nothing queued yet readable: the end of the stream, or a byte
         // that arrived since (one uncovered byte at most).
         let room = arrived.max(1);
-        match read_some(stream, &mut buf, room) {
-            Ok(0) => match codec.decode_eof(&mut buf)? {
-                Some(frame) => break frame,
+        match read_some(stream, buf, room) {
+            Ok(0) => match codec.decode_eof(buf)? {
+                Some(frame) => return Ok((frame, false)),
                 None => {
                     return Err(Failure::Gone {
-                        what: "reading the request",
+                        what: WHAT,
                         source: io::ErrorKind::UnexpectedEof.into(),
                     })
                 }
             },
             Ok(n) => exchange.received(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(source) => {
-                return Err(Failure::Gone {
-                    what: "reading the request",
-                    source,
-                })
-            }
+            Err(source) => return Err(Failure::Gone { what: WHAT, source }),
         }
-    };
-    // Bytes after the frame (a pipelining client) are not answered; they
-    // only mean the close must linger.
-    let extra = !buf.is_empty();
-    drop(buf);
+    }
+}
 
+/// Has the request transformed, writes the reply within a fresh timeout,
+/// and closes without a reset.
+async fn answer(
+    socket: &mut Socket,
+    frame: Bytes,
+    extra: bool,
+    exchange: &mut Exchange<'_>,
+) -> Result<(), Failure> {
+    let ctx = exchange.ctx();
     let request = Request::parse(frame)?;
     let reply = exchange.transform(request).await?;
 
@@ -280,21 +318,27 @@ async fn respond(
     let deadline = Instant::now() + ctx.config.timeout;
     let len = reply.len();
     let mut framed = codec::frame(Bytes::from(reply));
-    exchange
-        .by(deadline, "writing the reply", stream.write_all_buf(&mut framed))
-        .await?
-        .map_err(|source| Failure::Gone {
-            what: "writing the reply",
-            source,
-        })?;
+    let gone = |what| move |source| Failure::Gone { what, source };
+    // Usually the send buffer takes it all at once: one writev, no waiting.
+    let mut slices = [io::IoSlice::new(&[]); 3];
+    let n = framed.chunks_vectored(&mut slices);
+    match socket.try_write_vectored(&slices[..n]) {
+        Ok(written) => framed.advance(written),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(source) => return Err(gone("writing the reply")(source)),
+    }
+    if framed.has_remaining() {
+        let stream = registered(socket, "writing the reply")?;
+        exchange
+            .by(deadline, "writing the reply", stream.write_all_buf(&mut framed))
+            .await?
+            .map_err(gone("writing the reply"))?;
+    }
     exchange.sent(len);
     exchange
-        .by(deadline, "closing", linger::close(stream, extra))
+        .by(deadline, "closing", linger::close(socket, extra))
         .await?
-        .map_err(|source| Failure::Gone {
-            what: "closing",
-            source,
-        })
+        .map_err(gone("closing"))
 }
 
 /// Bytes waiting in the socket's receive queue (`FIONREAD`).
@@ -350,9 +394,26 @@ mod tests {
         let server =
             super::super::Server::new(crate::registry::Registry::standard(), Default::default()).unwrap();
         let peer = stream.peer_addr().unwrap();
-        let future = serve(stream, peer, server.ctx.clone());
+        let future = serve(stream.into_std().unwrap(), peer, server.ctx.clone());
         let size = std::mem::size_of_val(&future);
         eprintln!("connection future: {size} bytes");
         assert!(size <= 768, "a connection's future takes {size} bytes");
+    }
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn respond_size() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _e = runtime.enter();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let server = super::super::Server::new(crate::registry::Registry::standard(), Default::default()).unwrap();
+        let mut socket = super::Socket::new(client);
+        let mut ex = super::Exchange::new(&server.ctx, super::Protocol::Netstring, "127.0.0.1:1".parse().unwrap());
+
+        let f = ex.transform(crate::request::Request::parse(bytes::Bytes::from_static(b"x.y")).unwrap());
+        eprintln!("transform: {}", std::mem::size_of_val(&f));
     }
 }

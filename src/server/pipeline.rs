@@ -270,6 +270,11 @@ impl<'a> Exchange<'a> {
         }
     }
 
+    /// Bytes the budget covers for this exchange now.
+    pub(super) fn covered(&self) -> usize {
+        self.held.covered()
+    }
+
     /// Transforms the request: the chain is resolved within `--max-chain`,
     /// heavy work goes to the pool, the deadline covers waiting and working,
     /// and the reply, within `--max-reply`, is charged to the budget in place
