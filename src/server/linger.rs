@@ -28,14 +28,16 @@ pub const LINGER_BYTES: usize = 1024 * 1024;
 /// How often the send queue is looked at while the client sends nothing.
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
-/// Closes after the reply without a reset that could destroy it: at once
-/// (the caller drops the socket) when the reply is acknowledged and nothing
-/// followed the request, which `extra` says; else ends the write side and
-/// lingers.
-pub(super) async fn close(socket: &mut Socket, extra: bool) -> io::Result<()> {
-    if !extra && unacknowledged(socket).is_none_or(|n| n == 0) {
-        return Ok(());
-    }
+/// True when closing now could destroy the reply: bytes followed the request
+/// (`extra`), or the reply is not all acknowledged. Otherwise the caller
+/// just drops the socket.
+pub(super) fn needed(socket: &Socket, extra: bool) -> bool {
+    extra || unacknowledged(socket).is_some_and(|n| n > 0)
+}
+
+/// Ends the write side after the reply, then reads and drops what the
+/// client sends until closing is safe (see [`needed`]).
+pub(super) async fn close(socket: &mut Socket) -> io::Result<()> {
     let stream = socket.registered()?;
     stream.shutdown().await?;
     linger(stream).await;

@@ -8,7 +8,9 @@
 //! first operation that would wait registers the socket, and from then on it
 //! is an ordinary tokio `TcpStream`.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
+
+use bytes::BufMut;
 use std::os::fd::{AsRawFd, RawFd};
 
 use tokio::net::TcpStream;
@@ -37,11 +39,21 @@ impl Socket {
         Self(Inner::Raw(stream))
     }
 
-    /// Reads what has arrived, without waiting.
-    pub(super) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Reads what has arrived into `buf`'s spare room, without waiting and
+    /// without first zeroing the room.
+    pub(super) fn try_read_buf<B: BufMut>(&self, buf: &mut B) -> io::Result<usize> {
         match &self.0 {
-            Inner::Raw(stream) => (&*stream).read(buf),
-            Inner::Registered(stream) => stream.try_read(buf),
+            Inner::Raw(stream) => {
+                let room = buf.chunk_mut();
+                // SAFETY: recv writes at most `room.len()` bytes at its start;
+                // writing to uninitialised memory is what it is for.
+                let n = unsafe { libc::recv(stream.as_raw_fd(), room.as_mut_ptr().cast(), room.len(), 0) };
+                let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+                // SAFETY: recv initialised the first `n` bytes of the room.
+                unsafe { buf.advance_mut(n) };
+                Ok(n)
+            }
+            Inner::Registered(stream) => stream.try_read_buf(buf),
             Inner::Lost => Err(lost()),
         }
     }
