@@ -129,6 +129,15 @@ impl Registry {
         self.lookup(name).map(|entry| entry.cloned()).collect()
     }
 
+    /// The transform registered under `name` (a single name, not a chain).
+    pub fn get(&self, name: &str) -> Result<&Entry, RegistryError> {
+        self.entries
+            .get(name)
+            .ok_or_else(|| RegistryError::UnknownTransform {
+                name: crate::request::shorten(name).to_owned(),
+            })
+    }
+
     /// Each part of a (possibly chained) name, looked up in turn, without
     /// collecting them: looking a chain up twice costs less than a `Vec`.
     pub fn lookup<'a, 'n>(

@@ -44,7 +44,7 @@ use tower::ServiceExt;
 
 use super::limits::{Held, Release};
 use super::pipeline::{Exchange, Failure};
-use super::{Context, Protocol};
+use super::{Admission, Context, Protocol};
 use crate::request::Request;
 
 /// hyper's read buffer per connection (its minimum is 8 KiB): a request head
@@ -184,7 +184,10 @@ pub(super) async fn serve(
     ctx: Arc<Context>,
     app: Router,
     protocol: Protocol,
+    admission: Admission,
 ) {
+    // Held to the end: the connection's slot and counts.
+    let _admission = admission;
     let stream = match TcpStream::from_std(stream) {
         Ok(stream) => stream,
         Err(err) => return tracing::warn!(%peer, error = %err, "cannot register an HTTP connection"),

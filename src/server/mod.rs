@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -232,8 +231,8 @@ impl Server {
                 return std::future::pending().await;
             };
             let app = http::router(ctx.clone());
-            accept_loop(listener, Protocol::Http, ctx, &tracker, |stream, peer, ctx| {
-                http::serve(stream, peer, ctx, app.clone(), Protocol::Http)
+            accept_loop(listener, Protocol::Http, ctx, &tracker, |stream, peer, ctx, admission| {
+                http::serve(stream, peer, ctx, app.clone(), Protocol::Http, admission)
             })
             .await;
         };
@@ -242,8 +241,8 @@ impl Server {
                 return std::future::pending().await;
             };
             let app = http::metrics_router(ctx.clone());
-            accept_loop(listener, Protocol::Metrics, ctx, &tracker, |stream, peer, ctx| {
-                http::serve(stream, peer, ctx, app.clone(), Protocol::Metrics)
+            accept_loop(listener, Protocol::Metrics, ctx, &tracker, |stream, peer, ctx, admission| {
+                http::serve(stream, peer, ctx, app.clone(), Protocol::Metrics, admission)
             })
             .await;
         };
@@ -317,6 +316,15 @@ impl Accepting {
     }
 }
 
+/// What a served connection holds until it ends: its slot, its count
+/// against its address, its place in `poetry_open_connections`.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    _open: metrics::GaugeGuard,
+    _slot: limits::Slot,
+    _ip_slot: Option<limits::IpSlot>,
+}
+
 /// How long, after the shutdown deadline, cut-off requests get to be counted.
 const CUT_GRACE: Duration = Duration::from_millis(200);
 
@@ -334,7 +342,7 @@ async fn accept_loop<F, Fut>(
     tracker: &TaskTracker,
     handler: F,
 ) where
-    F: Fn(std::net::TcpStream, SocketAddr, Arc<Context>) -> Fut,
+    F: Fn(std::net::TcpStream, SocketAddr, Arc<Context>, Admission) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     ctx.metrics.listening(protocol);
@@ -384,10 +392,13 @@ async fn accept_loop<F, Fut>(
                 slots.acquire().await
             }
         };
-        let open = ctx.metrics.open_connection(protocol);
-        let connection = handler(stream, peer, ctx.clone());
-        // A combinator, not an `async move` block: the block would hold
-        // the connection's future twice (as capture and as awaitee).
-        tracker.spawn(connection.map(move |()| drop((open, slot, ip_slot))));
+        let admission = Admission {
+            _open: ctx.metrics.open_connection(protocol),
+            _slot: slot,
+            _ip_slot: ip_slot,
+        };
+        // The connection's future holds its admission: no wrapper around it
+        // to move a second time into the task.
+        tracker.spawn(handler(stream, peer, ctx.clone(), admission));
     }
 }

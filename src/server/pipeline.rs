@@ -209,6 +209,11 @@ impl<'a> Exchange<'a> {
         self.ctx
     }
 
+    /// When the exchange began: the connection accepted, or the HTTP request begun.
+    pub(super) fn started_at(&self) -> Instant {
+        Instant::from_std(self.started)
+    }
+
     /// The request's first byte has arrived at `at`: from then on it is in
     /// flight, and must be read and transformed within the timeout.
     pub(super) fn begin(&mut self, at: Instant) {
@@ -290,7 +295,8 @@ impl<'a> Exchange<'a> {
         self.name = Some(request.name_handle().clone());
         ctx.metrics.request_bytes(self.protocol, request.len());
         // Counted before any lookup: a long chain costs nothing to refuse.
-        let parts = request.name().split(CHAIN_SEPARATOR).count();
+        let separator = CHAIN_SEPARATOR as u8;
+        let parts = memchr::memchr_iter(separator, request.name().as_bytes()).count() + 1;
         let max = ctx.config.max_chain;
         if parts > max {
             return Err(Failure::ChainTooLong { parts, max });
@@ -302,10 +308,15 @@ impl<'a> Exchange<'a> {
             timeout: ctx.config.timeout,
         };
         let reply = if request.len().saturating_mul(parts) < HEAVY_WORK {
-            // Every part known before any runs; looked up twice, never collected.
-            ctx.registry.lookup(request.name()).try_for_each(|entry| entry.map(drop))?;
-            let chain = ctx.registry.lookup(request.name()).flatten();
-            apply_chain(chain, request.poem(), &between)?
+            if parts == 1 {
+                let entry = ctx.registry.get(request.name())?;
+                apply_chain([entry], request.poem(), &between)?
+            } else {
+                // Every part known before any runs; looked up twice, never collected.
+                ctx.registry.lookup(request.name()).try_for_each(|entry| entry.map(drop))?;
+                let chain = ctx.registry.lookup(request.name()).flatten();
+                apply_chain(chain, request.poem(), &between)?
+            }
         } else {
             let chain = ctx.registry.resolve(request.name())?;
             between.cut = Some(ctx.cut.clone());
