@@ -231,9 +231,15 @@ impl Server {
                 return std::future::pending().await;
             };
             let app = http::router(ctx.clone());
-            accept_loop(listener, Protocol::Http, ctx, &tracker, |stream, peer, ctx, admission| {
-                http::serve(stream, peer, ctx, app.clone(), Protocol::Http, admission)
-            })
+            accept_loop(
+                listener,
+                Protocol::Http,
+                ctx,
+                &tracker,
+                |stream, peer, ctx, admission| {
+                    http::serve(stream, peer, ctx, app.clone(), Protocol::Http, admission)
+                },
+            )
             .await;
         };
         let metrics = async {
@@ -241,9 +247,15 @@ impl Server {
                 return std::future::pending().await;
             };
             let app = http::metrics_router(ctx.clone());
-            accept_loop(listener, Protocol::Metrics, ctx, &tracker, |stream, peer, ctx, admission| {
-                http::serve(stream, peer, ctx, app.clone(), Protocol::Metrics, admission)
-            })
+            accept_loop(
+                listener,
+                Protocol::Metrics,
+                ctx,
+                &tracker,
+                |stream, peer, ctx, admission| {
+                    http::serve(stream, peer, ctx, app.clone(), Protocol::Metrics, admission)
+                },
+            )
             .await;
         };
         let log_summaries = async {
@@ -309,7 +321,10 @@ impl Accepting {
                 return accepted.map(|(stream, peer)| {
                     use std::os::fd::{FromRawFd, IntoRawFd};
                     // SAFETY: the descriptor comes from `into_raw_fd`, and is owned once.
-                    (unsafe { std::net::TcpStream::from_raw_fd(stream.into_raw_fd()) }, peer)
+                    (
+                        unsafe { std::net::TcpStream::from_raw_fd(stream.into_raw_fd()) },
+                        peer,
+                    )
                 });
             }
         }

@@ -104,7 +104,14 @@ async fn handle(stream: &mut Socket, exchange: &mut Exchange<'_>) -> Result<Idle
     let mut _per_ip: Option<IpSlot> = None;
     if ctx.config.proxy_protocol {
         // Boxed: only proxied connections pay for this state.
-        _per_ip = Box::pin(read_proxy_header(stream, &mut buf, exchange, timer.as_mut(), idle_until)).await?;
+        _per_ip = Box::pin(read_proxy_header(
+            stream,
+            &mut buf,
+            exchange,
+            timer.as_mut(),
+            idle_until,
+        ))
+        .await?;
         // A header alone does not make a connection busy (a balancer's health
         // check sends just that).
         if buf.is_empty() {

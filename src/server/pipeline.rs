@@ -313,7 +313,9 @@ impl<'a> Exchange<'a> {
                 apply_chain([entry], request.poem(), &between)?
             } else {
                 // Every part known before any runs; looked up twice, never collected.
-                ctx.registry.lookup(request.name()).try_for_each(|entry| entry.map(drop))?;
+                ctx.registry
+                    .lookup(request.name())
+                    .try_for_each(|entry| entry.map(drop))?;
                 let chain = ctx.registry.lookup(request.name()).flatten();
                 apply_chain(chain, request.poem(), &between)?
             }
@@ -330,7 +332,12 @@ impl<'a> Exchange<'a> {
     }
 
     /// Runs a heavy chain on the transform pool, by the request's deadline.
-    async fn on_pool(&self, chain: Vec<Entry>, request: Request, between: Between) -> Result<String, Failure> {
+    async fn on_pool(
+        &self,
+        chain: Vec<Entry>,
+        request: Request,
+        between: Between,
+    ) -> Result<String, Failure> {
         let job = move || apply_chain(&chain, request.poem(), &between);
         match self.within("transforming", self.ctx.pool.run(job)).await? {
             Ok(reply) => reply,

@@ -130,7 +130,12 @@ pub fn to_lowercase(poem: &str) -> String {
 /// ASCII: the bytes past those are overwritten next. That needs a word of
 /// capacity past what is kept, which `out` has as long as it has grown no
 /// faster than the input was read (ASCII and table hits keep lengths).
-fn lowercase_mixed_run(out: &mut Vec<u8>, bytes: &[u8], from: usize, two_byte: &[[u8; 2]; TWO_BYTE_END]) -> usize {
+fn lowercase_mixed_run(
+    out: &mut Vec<u8>,
+    bytes: &[u8],
+    from: usize,
+    two_byte: &[[u8; 2]; TWO_BYTE_END],
+) -> usize {
     // Room for every byte still to read, plus the spare word.
     out.reserve(bytes.len() - from + WORD);
     let start = out.len();
@@ -168,7 +173,12 @@ fn lowercase_mixed_run(out: &mut Vec<u8>, bytes: &[u8], from: usize, two_byte: &
             break;
         }
         // SAFETY: as above; the two bytes read are two bytes written.
-        unsafe { spare.add(written - start).cast::<[u8; 2]>().write_unaligned(lower) };
+        unsafe {
+            spare
+                .add(written - start)
+                .cast::<[u8; 2]>()
+                .write_unaligned(lower)
+        };
         written += 2;
         i += 2;
     }
