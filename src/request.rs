@@ -36,6 +36,12 @@ pub struct Name(
 );
 
 impl Name {
+    /// The name, in a buffer of its own: a name kept past its request must
+    /// not keep the whole request's buffer alive with it.
+    pub fn detached(&self) -> Name {
+        Name(Bytes::copy_from_slice(&self.0))
+    }
+
     /// The name.
     pub fn as_str(&self) -> &str {
         // SAFETY: every constructor checked that the bytes are UTF-8; `Bytes`

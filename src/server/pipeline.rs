@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use tokio::time::{timeout_at, Instant};
 use tracing::field::display;
 
-use super::limits::Held;
+use super::limits::{Held, FREE_PER_CONNECTION};
 use super::pool::HEAVY_WORK;
 use super::proxy::ProxyError;
 use super::{Context, Outcome, Protocol};
@@ -292,7 +292,14 @@ impl<'a> Exchange<'a> {
     /// of the request until it is written.
     pub(super) async fn transform(&mut self, request: Request) -> Result<String, Failure> {
         let ctx = self.ctx;
-        self.name = Some(request.name_handle().clone());
+        // Kept until the exchange ends, past the request: a small request's
+        // buffer may go with it, a big one's may not.
+        let name = request.name_handle();
+        self.name = Some(if request.len() < FREE_PER_CONNECTION {
+            name.clone()
+        } else {
+            name.detached()
+        });
         ctx.metrics.request_bytes(self.protocol, request.len());
         // Counted before any lookup: a long chain costs nothing to refuse.
         let separator = CHAIN_SEPARATOR as u8;
