@@ -124,14 +124,37 @@ fn decimal_digits(mut n: usize) -> usize {
     digits
 }
 
+/// The `<length>:` header of a netstring, on the stack: at most 20 digits
+/// and the colon.
+#[derive(Debug, Clone, Copy)]
+pub struct Header {
+    bytes: [u8; 21],
+    len: u8,
+}
+
+impl Header {
+    /// The header of a netstring holding `len` bytes.
+    pub fn new(len: usize) -> Self {
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(len).as_bytes();
+        let mut bytes = [0u8; 21];
+        bytes[..digits.len()].copy_from_slice(digits);
+        bytes[digits.len()] = b':';
+        Self {
+            bytes,
+            len: digits.len() as u8 + 1,
+        }
+    }
+
+    /// The header's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
 /// The `<length>:` header of a netstring holding `len` bytes.
 pub fn header(len: usize) -> BytesMut {
-    let mut buf = itoa::Buffer::new();
-    let digits = buf.format(len).as_bytes();
-    let mut out = BytesMut::with_capacity(digits.len() + 1);
-    out.put_slice(digits);
-    out.put_u8(b':');
-    out
+    BytesMut::from(Header::new(len).as_bytes())
 }
 
 /// `payload` framed as a netstring, as a chain of buffers: written with one
@@ -458,6 +481,13 @@ mod tests {
             frames,
             vec![Bytes::from_static(b"a"), Bytes::new(), Bytes::from_static(b"bc")]
         );
+    }
+
+    #[test]
+    fn headers_hold_every_length() {
+        for len in [0, 9, 10, 27, 99_999, usize::MAX] {
+            assert_eq!(Header::new(len).as_bytes(), format!("{len}:").as_bytes());
+        }
     }
 
     #[test]

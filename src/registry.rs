@@ -126,16 +126,31 @@ impl Registry {
     /// The entries a (possibly chained) name stands for, in order, or the
     /// first unknown part.
     pub fn resolve(&self, name: &str) -> Result<Vec<Entry>, RegistryError> {
-        name.split(CHAIN_SEPARATOR)
-            .map(|part| {
-                self.entries
-                    .get(part)
-                    .cloned()
-                    .ok_or_else(|| RegistryError::UnknownTransform {
-                        name: crate::request::shorten(part).to_owned(),
-                    })
+        self.lookup(name).map(|entry| entry.cloned()).collect()
+    }
+
+    /// The transform registered under `name` (a single name, not a chain).
+    pub fn get(&self, name: &str) -> Result<&Entry, RegistryError> {
+        self.entries
+            .get(name)
+            .ok_or_else(|| RegistryError::UnknownTransform {
+                name: crate::request::shorten(name).to_owned(),
             })
-            .collect()
+    }
+
+    /// Each part of a (possibly chained) name, looked up in turn, without
+    /// collecting them: looking a chain up twice costs less than a `Vec`.
+    pub fn lookup<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = Result<&'a Entry, RegistryError>> + use<'a, 'n> {
+        name.split(CHAIN_SEPARATOR).map(|part| {
+            self.entries
+                .get(part)
+                .ok_or_else(|| RegistryError::UnknownTransform {
+                    name: crate::request::shorten(part).to_owned(),
+                })
+        })
     }
 
     /// Transforms `poem` with the transform (or chain, of any length) called

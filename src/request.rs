@@ -27,11 +27,34 @@ pub enum RequestError {
     },
 }
 
+/// A transform name (or chain of names), checked to be UTF-8. Cheap to
+/// clone: on the netstring port it shares the request's buffer.
+#[derive(Debug, Clone)]
+pub struct Name(
+    /// Invariant: valid UTF-8 (checked by every constructor).
+    Bytes,
+);
+
+impl Name {
+    /// The name, in a buffer of its own: a name kept past its request must
+    /// not keep the whole request's buffer alive with it.
+    pub fn detached(&self) -> Name {
+        Name(Bytes::copy_from_slice(&self.0))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        // SAFETY: every constructor checked that the bytes are UTF-8; `Bytes`
+        // is immutable.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+}
+
 /// A well-formed request: a UTF-8 transform name and a UTF-8 poem.
 #[derive(Debug, Clone)]
 pub struct Request {
-    name: String,
-    /// Invariant: valid UTF-8 (checked in `new`).
+    name: Name,
+    /// Invariant: valid UTF-8 (checked in `with_name`).
     poem: Bytes,
 }
 
@@ -39,37 +62,42 @@ impl Request {
     /// Splits a netstring payload `<name>.<poem>` at its FIRST period.
     pub fn parse(payload: Bytes) -> Result<Self, RequestError> {
         let dot = memchr::memchr(b'.', &payload).ok_or(RequestError::NoPeriod)?;
-
-        let name = std::str::from_utf8(&payload[..dot]).map_err(|_| RequestError::NameNotUtf8)?;
-        Self::new(name, payload.slice(dot + 1..))
+        std::str::from_utf8(&payload[..dot]).map_err(|_| RequestError::NameNotUtf8)?;
+        Self::with_name(Name(payload.slice(..dot)), payload.slice(dot + 1..))
     }
 
     /// A request from a name and a poem that arrived separately.
     pub fn new(name: &str, poem: Bytes) -> Result<Self, RequestError> {
+        Self::with_name(Name(Bytes::copy_from_slice(name.as_bytes())), poem)
+    }
+
+    fn with_name(name: Name, poem: Bytes) -> Result<Self, RequestError> {
         if simdutf8::basic::from_utf8(&poem).is_err() {
             // The fast check only says yes or no; the slow one says where.
             let valid_up_to = std::str::from_utf8(&poem).map_or_else(|e| e.valid_up_to(), |s| s.len());
             return Err(RequestError::PoemNotUtf8 { valid_up_to });
         }
-        Ok(Self {
-            name: name.to_owned(),
-            poem,
-        })
+        Ok(Self { name, poem })
     }
 
     /// The transform name (or chain of names) asked for.
     pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// The name, to keep beyond the request.
+    pub fn name_handle(&self) -> &Name {
         &self.name
     }
 
     /// The name cut to a length fit for a log line.
     pub fn name_for_log(&self) -> &str {
-        shorten(&self.name)
+        shorten(self.name())
     }
 
     /// The poem.
     pub fn poem(&self) -> &str {
-        // SAFETY: `new` is the only constructor and it checked that `poem` is UTF-8;
+        // SAFETY: `with_name` is the only constructor and it checked that `poem` is UTF-8;
         // `Bytes` is immutable. Checking again would cost a pass over an 8 MiB poem.
         unsafe { std::str::from_utf8_unchecked(&self.poem) }
     }

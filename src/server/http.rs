@@ -44,7 +44,7 @@ use tower::ServiceExt;
 
 use super::limits::{Held, Release};
 use super::pipeline::{Exchange, Failure};
-use super::{Context, Protocol};
+use super::{Admission, Context, Protocol};
 use crate::request::Request;
 
 /// hyper's read buffer per connection (its minimum is 8 KiB): a request head
@@ -179,12 +179,19 @@ impl<IO: AsyncWrite> AsyncWrite for Watched<IO> {
 /// Serves one HTTP connection of `protocol`'s listener (any number of
 /// keep-alive requests, within bounds) to its end.
 pub(super) async fn serve(
-    stream: TcpStream,
+    stream: std::net::TcpStream,
     peer: SocketAddr,
     ctx: Arc<Context>,
     app: Router,
     protocol: Protocol,
+    admission: Admission,
 ) {
+    // Held to the end: the connection's slot and counts.
+    let _admission = admission;
+    let stream = match TcpStream::from_std(stream) {
+        Ok(stream) => stream,
+        Err(err) => return tracing::warn!(%peer, error = %err, "cannot register an HTTP connection"),
+    };
     let timeout = ctx.config.timeout;
     // hyper has no write timeout of its own: a client that stops reading its
     // reply would hold the connection (and its slot) for ever.

@@ -17,6 +17,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::socket::Socket;
+
 /// The longest a connection lingers after its reply.
 pub const LINGER_TIME: Duration = Duration::from_secs(5);
 
@@ -26,14 +28,19 @@ pub const LINGER_BYTES: usize = 1024 * 1024;
 /// How often the send queue is looked at while the client sends nothing.
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
-/// Ends the write side after the reply and closes without a reset that could
-/// destroy it. `extra` says bytes followed the request frame.
-pub async fn close(stream: &mut TcpStream, extra: bool) -> io::Result<()> {
-    let must_linger = extra || unacknowledged(stream).is_some_and(|n| n > 0);
+/// True when closing now could destroy the reply: bytes followed the request
+/// (`extra`), or the reply is not all acknowledged. Otherwise the caller
+/// just drops the socket.
+pub(super) fn needed(socket: &Socket, extra: bool) -> bool {
+    extra || unacknowledged(socket).is_some_and(|n| n > 0)
+}
+
+/// Ends the write side after the reply, then reads and drops what the
+/// client sends until closing is safe (see [`needed`]).
+pub(super) async fn close(socket: &mut Socket) -> io::Result<()> {
+    let stream = socket.registered()?;
     stream.shutdown().await?;
-    if must_linger {
-        linger(stream).await;
-    }
+    linger(stream).await;
     Ok(())
 }
 
@@ -42,15 +49,10 @@ pub async fn close(stream: &mut TcpStream, extra: bool) -> io::Result<()> {
 async fn linger(stream: &TcpStream) {
     let until = Instant::now() + LINGER_TIME;
     let mut dropped = 0;
-    let mut chunk = [0u8; 4096];
     while dropped < LINGER_BYTES && Instant::now() < until {
-        loop {
-            match stream.try_read(&mut chunk) {
-                Ok(0) => return,
-                Ok(n) => dropped += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => return,
-            }
+        match drop_unread(stream) {
+            Some(n) => dropped += n,
+            None => return,
         }
         // After the shutdown, the FIN itself counts as one unacknowledged byte.
         if unacknowledged(stream).is_none_or(|n| n <= 1) {
@@ -61,11 +63,26 @@ async fn linger(stream: &TcpStream) {
     }
 }
 
+/// Reads and drops what has arrived, without waiting: how many bytes, or
+/// `None` once the client has closed (or the connection failed). A plain fn,
+/// so that its buffer is on the stack, not in every lingering task.
+fn drop_unread(stream: &TcpStream) -> Option<usize> {
+    let mut chunk = [0u8; 4096];
+    let mut dropped = 0;
+    loop {
+        match stream.try_read(&mut chunk) {
+            Ok(0) => return None,
+            Ok(n) => dropped += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(dropped),
+            Err(_) => return None,
+        }
+    }
+}
+
 /// Bytes sent but not yet acknowledged by the peer (Linux `SIOCOUTQ`), or
 /// `None` where the system cannot tell.
 #[cfg(target_os = "linux")]
-fn unacknowledged(stream: &TcpStream) -> Option<usize> {
-    use std::os::fd::AsRawFd;
+fn unacknowledged(stream: &impl std::os::fd::AsRawFd) -> Option<usize> {
     let mut queued: libc::c_int = 0;
     // SAFETY: TIOCOUTQ (SIOCOUTQ for sockets) writes one int through the pointer.
     let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
@@ -73,6 +90,6 @@ fn unacknowledged(stream: &TcpStream) -> Option<usize> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn unacknowledged(_stream: &TcpStream) -> Option<usize> {
+fn unacknowledged<S>(_stream: &S) -> Option<usize> {
     None
 }

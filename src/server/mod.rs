@@ -19,6 +19,7 @@ mod netstring;
 mod pipeline;
 mod pool;
 pub mod proxy;
+mod socket;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,8 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -231,9 +231,15 @@ impl Server {
                 return std::future::pending().await;
             };
             let app = http::router(ctx.clone());
-            accept_loop(listener, Protocol::Http, ctx, &tracker, |stream, peer, ctx| {
-                http::serve(stream, peer, ctx, app.clone(), Protocol::Http)
-            })
+            accept_loop(
+                listener,
+                Protocol::Http,
+                ctx,
+                &tracker,
+                |stream, peer, ctx, admission| {
+                    http::serve(stream, peer, ctx, app.clone(), Protocol::Http, admission)
+                },
+            )
             .await;
         };
         let metrics = async {
@@ -241,9 +247,15 @@ impl Server {
                 return std::future::pending().await;
             };
             let app = http::metrics_router(ctx.clone());
-            accept_loop(listener, Protocol::Metrics, ctx, &tracker, |stream, peer, ctx| {
-                http::serve(stream, peer, ctx, app.clone(), Protocol::Metrics)
-            })
+            accept_loop(
+                listener,
+                Protocol::Metrics,
+                ctx,
+                &tracker,
+                |stream, peer, ctx, admission| {
+                    http::serve(stream, peer, ctx, app.clone(), Protocol::Metrics, admission)
+                },
+            )
             .await;
         };
         let log_summaries = async {
@@ -285,6 +297,49 @@ impl Server {
     }
 }
 
+/// A listener that accepts connections without registering them with the
+/// reactor: a connection served without ever waiting then never is (see
+/// `socket.rs`).
+struct Accepting(tokio::io::unix::AsyncFd<mio::net::TcpListener>);
+
+impl Accepting {
+    fn new(listener: TcpListener) -> std::io::Result<Self> {
+        let listener = mio::net::TcpListener::from_std(listener.into_std()?);
+        let interest = tokio::io::Interest::READABLE;
+        // SAFETY: the mio listener owns its descriptor, which stays open, the
+        // same one, for as long as the AsyncFd that owns the listener.
+        unsafe { tokio::io::unix::AsyncFd::register_with_interest(listener, interest) }
+            .map(Self)
+            .map_err(std::io::Error::from)
+    }
+
+    /// The next connection, non-blocking and unregistered.
+    async fn accept(&self) -> std::io::Result<(std::net::TcpStream, SocketAddr)> {
+        loop {
+            let mut ready = self.0.readable().await?;
+            if let Ok(accepted) = ready.try_io(|listener| listener.get_ref().accept()) {
+                return accepted.map(|(stream, peer)| {
+                    use std::os::fd::{FromRawFd, IntoRawFd};
+                    // SAFETY: the descriptor comes from `into_raw_fd`, and is owned once.
+                    (
+                        unsafe { std::net::TcpStream::from_raw_fd(stream.into_raw_fd()) },
+                        peer,
+                    )
+                });
+            }
+        }
+    }
+}
+
+/// What a served connection holds until it ends: its slot, its count
+/// against its address, its place in `poetry_open_connections`.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    _open: metrics::GaugeGuard,
+    _slot: limits::Slot,
+    _ip_slot: Option<limits::IpSlot>,
+}
+
 /// How long, after the shutdown deadline, cut-off requests get to be counted.
 const CUT_GRACE: Duration = Duration::from_millis(200);
 
@@ -302,10 +357,17 @@ async fn accept_loop<F, Fut>(
     tracker: &TaskTracker,
     handler: F,
 ) where
-    F: Fn(TcpStream, SocketAddr, Arc<Context>) -> Fut,
+    F: Fn(std::net::TcpStream, SocketAddr, Arc<Context>, Admission) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     ctx.metrics.listening(protocol);
+    let listener = match Accepting::new(listener) {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::error!(error = %err, protocol = protocol.as_str(), "cannot accept on the listener");
+            return std::future::pending().await;
+        }
+    };
     let slots = ctx.slots(protocol);
     let per_ip = match protocol {
         Protocol::Netstring if ctx.config.proxy_protocol => None,
@@ -345,10 +407,13 @@ async fn accept_loop<F, Fut>(
                 slots.acquire().await
             }
         };
-        let open = ctx.metrics.open_connection(protocol);
-        let connection = handler(stream, peer, ctx.clone());
-        // A combinator, not an `async move` block: the block would hold
-        // the connection's future twice (as capture and as awaitee).
-        tracker.spawn(connection.map(move |()| drop((open, slot, ip_slot))));
+        let admission = Admission {
+            _open: ctx.metrics.open_connection(protocol),
+            _slot: slot,
+            _ip_slot: ip_slot,
+        };
+        // The connection's future holds its admission: no wrapper around it
+        // to move a second time into the task.
+        tracker.spawn(handler(stream, peer, ctx.clone(), admission));
     }
 }

@@ -19,13 +19,13 @@ use axum::http::StatusCode;
 use tokio::time::{timeout_at, Instant};
 use tracing::field::display;
 
-use super::limits::Held;
+use super::limits::{Held, FREE_PER_CONNECTION};
 use super::pool::HEAVY_WORK;
 use super::proxy::ProxyError;
 use super::{Context, Outcome, Protocol};
 use crate::codec::NetstringError;
 use crate::registry::{Entry, RegistryError, CHAIN_SEPARATOR};
-use crate::request::{self, Request, RequestError};
+use crate::request::{self, Name, Request, RequestError};
 
 /// Why an exchange ended without a reply.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +119,9 @@ impl Failure {
 #[derive(Debug, Clone)]
 struct Between {
     deadline: Instant,
-    cut: tokio_util::sync::CancellationToken,
+    /// The shutdown's cut, for work on the pool; light work ends in
+    /// microseconds and needs none (a clone takes a lock).
+    cut: Option<tokio_util::sync::CancellationToken>,
     max_reply: usize,
     timeout: Duration,
 }
@@ -129,7 +131,7 @@ impl Between {
         if len > self.max_reply {
             return Err(Failure::ReplyTooLong { max: self.max_reply });
         }
-        if self.cut.is_cancelled() {
+        if self.cut.as_ref().is_some_and(|cut| cut.is_cancelled()) {
             return Err(Failure::Cut("transforming"));
         }
         if Instant::now() >= self.deadline {
@@ -144,9 +146,13 @@ impl Between {
 
 /// Applies `chain` to `poem` step by step, stopping between steps once a
 /// limit is passed.
-fn apply_chain(chain: &[Entry], poem: &str, between: &Between) -> Result<String, Failure> {
+fn apply_chain<'e>(
+    chain: impl IntoIterator<Item = &'e Entry>,
+    poem: &str,
+    between: &Between,
+) -> Result<String, Failure> {
     let mut text = Cow::Borrowed(poem);
-    for (i, entry) in chain.iter().enumerate() {
+    for (i, entry) in chain.into_iter().enumerate() {
         if i > 0 {
             between.check(text.len())?;
         }
@@ -175,7 +181,7 @@ pub(super) struct Exchange<'a> {
     /// From the request's first byte: reading and transforming must end by then.
     deadline: Option<Instant>,
     /// The transform asked for, once the request parsed.
-    name: Option<String>,
+    name: Option<Name>,
     bytes_in: usize,
     bytes_out: usize,
     held: Held,
@@ -201,6 +207,11 @@ impl<'a> Exchange<'a> {
     /// The server's settings.
     pub(super) fn ctx(&self) -> &'a Context {
         self.ctx
+    }
+
+    /// When the exchange began: the connection accepted, or the HTTP request begun.
+    pub(super) fn started_at(&self) -> Instant {
+        Instant::from_std(self.started)
     }
 
     /// The request's first byte has arrived at `at`: from then on it is in
@@ -270,45 +281,79 @@ impl<'a> Exchange<'a> {
         }
     }
 
+    /// Bytes the budget covers for this exchange now.
+    pub(super) fn covered(&self) -> usize {
+        self.held.covered()
+    }
+
     /// Transforms the request: the chain is resolved within `--max-chain`,
     /// heavy work goes to the pool, the deadline covers waiting and working,
     /// and the reply, within `--max-reply`, is charged to the budget in place
     /// of the request until it is written.
     pub(super) async fn transform(&mut self, request: Request) -> Result<String, Failure> {
         let ctx = self.ctx;
-        self.name = Some(request.name().to_owned());
+        // Kept until the exchange ends, past the request: a small request's
+        // buffer may go with it, a big one's may not.
+        let name = request.name_handle();
+        self.name = Some(if request.len() < FREE_PER_CONNECTION {
+            name.clone()
+        } else {
+            name.detached()
+        });
         ctx.metrics.request_bytes(self.protocol, request.len());
         // Counted before any lookup: a long chain costs nothing to refuse.
-        let parts = request.name().split(CHAIN_SEPARATOR).count();
+        let separator = CHAIN_SEPARATOR as u8;
+        let parts = memchr::memchr_iter(separator, request.name().as_bytes()).count() + 1;
         let max = ctx.config.max_chain;
         if parts > max {
             return Err(Failure::ChainTooLong { parts, max });
         }
-        let chain = ctx.registry.resolve(request.name())?;
-        let between = Between {
+        let mut between = Between {
             deadline: self.deadline(),
-            cut: ctx.cut.clone(),
+            cut: None,
             max_reply: ctx.config.max_reply(),
             timeout: ctx.config.timeout,
         };
-        let work = request.len().saturating_mul(chain.len());
-        let reply = if work < HEAVY_WORK {
-            apply_chain(&chain, request.poem(), &between)
-        } else {
-            let job = move || apply_chain(&chain, request.poem(), &between);
-            match self.within("transforming", ctx.pool.run(job)).await? {
-                Ok(reply) => reply,
-                // The registry catches panics; this is the thread itself failing.
-                Err(err) => Err(Failure::Transform(RegistryError::TransformFailed {
-                    name: request::shorten(self.name.as_deref().unwrap_or_default()).to_owned(),
-                    reason: err.to_string(),
-                })),
+        let reply = if request.len().saturating_mul(parts) < HEAVY_WORK {
+            if parts == 1 {
+                let entry = ctx.registry.get(request.name())?;
+                apply_chain([entry], request.poem(), &between)?
+            } else {
+                // Every part known before any runs; looked up twice, never collected.
+                ctx.registry
+                    .lookup(request.name())
+                    .try_for_each(|entry| entry.map(drop))?;
+                let chain = ctx.registry.lookup(request.name()).flatten();
+                apply_chain(chain, request.poem(), &between)?
             }
-        }?;
+        } else {
+            let chain = ctx.registry.resolve(request.name())?;
+            between.cut = Some(ctx.cut.clone());
+            // Boxed: only heavy work needs the pool's state.
+            Box::pin(self.on_pool(chain, request, between)).await?
+        };
         ctx.metrics.reply_bytes(self.protocol, reply.len());
         // The request's bytes are gone by now; the reply's take their place.
         self.held.charge(&ctx.budget, reply.len());
         Ok(reply)
+    }
+
+    /// Runs a heavy chain on the transform pool, by the request's deadline.
+    async fn on_pool(
+        &self,
+        chain: Vec<Entry>,
+        request: Request,
+        between: Between,
+    ) -> Result<String, Failure> {
+        let job = move || apply_chain(&chain, request.poem(), &between);
+        match self.within("transforming", self.ctx.pool.run(job)).await? {
+            Ok(reply) => reply,
+            // The registry catches panics; this is the thread itself failing.
+            Err(err) => Err(Failure::Transform(RegistryError::TransformFailed {
+                name: request::shorten(self.name.as_ref().map_or("", Name::as_str)).to_owned(),
+                reason: err.to_string(),
+            })),
+        }
     }
 
     /// Hands the bytes this exchange holds against the budget to whoever
@@ -323,10 +368,10 @@ impl<'a> Exchange<'a> {
         let outcome = result.as_ref().err().map_or(Outcome::Ok, Failure::outcome);
         ctx.stats.record(outcome);
         let elapsed = self.started.elapsed();
-        ctx.metrics
-            .request(self.protocol, self.name.as_deref(), outcome, elapsed);
+        let name = self.name.as_ref().map(Name::as_str);
+        ctx.metrics.request(self.protocol, name, outcome, elapsed);
         let (peer, via) = (self.peer, self.via.map(display));
-        let transform = self.name.as_deref().map(request::shorten);
+        let transform = name.map(request::shorten);
         let (ms, bytes_in, bytes_out) = (elapsed.as_secs_f64() * 1e3, self.bytes_in, self.bytes_out);
         let protocol = self.protocol.as_str();
         let Err(failure) = result else {

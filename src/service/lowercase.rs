@@ -80,6 +80,10 @@ pub fn to_lowercase(poem: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len() + WORD);
     let mut i = 0;
     while i < bytes.len() {
+        i += lowercase_mixed_run(&mut out, bytes, i, two_byte);
+        if i == bytes.len() {
+            break;
+        }
         i += push_lowercase_ascii_prefix(&mut out, &bytes[i..]);
         if i == bytes.len() {
             break;
@@ -114,6 +118,74 @@ pub fn to_lowercase(poem: &str) -> String {
     // `char::encode_utf8`, and (c) chars encoded by `char::encode_utf8`. Each piece is
     // valid UTF-8 on its own, so the whole is. The differential tests below check it.
     unsafe { String::from_utf8_unchecked(out) }
+}
+
+/// Lowercases the text of `bytes` from `from` while it is ASCII words and
+/// two-byte chars the table maps (most of a mixed-script poem), straight into
+/// `out`'s spare capacity, and returns how many bytes that was. Stops before a
+/// long ASCII run (blocks do those faster), a char that takes the slow path,
+/// or the last bytes of the poem.
+///
+/// A word is read and written whole even when only its first bytes are
+/// ASCII: the bytes past those are overwritten next. That needs a word of
+/// capacity past what is kept, which `out` has as long as it has grown no
+/// faster than the input was read (ASCII and table hits keep lengths).
+fn lowercase_mixed_run(
+    out: &mut Vec<u8>,
+    bytes: &[u8],
+    from: usize,
+    two_byte: &[[u8; 2]; TWO_BYTE_END],
+) -> usize {
+    // Room for every byte still to read, plus the spare word.
+    out.reserve(bytes.len() - from + WORD);
+    let start = out.len();
+    let mut written = start;
+    let mut i = from;
+    let spare = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    // SAFETY of the writes below: `written - start <= i - from` throughout (each
+    // step writes as many bytes as it reads), and `i + WORD <= bytes.len()`, so
+    // every write ends within `start + bytes.len() - from + WORD`, the capacity
+    // reserved above.
+    while let Some(word) = bytes.get(i..).and_then(<[u8]>::first_chunk::<WORD>) {
+        let word = u64::from_le_bytes(*word);
+        let ascii = ascii_prefix_len(word);
+        if ascii == WORD {
+            // A long run, perhaps: leave it to the blocks.
+            break;
+        }
+        // SAFETY: see above; `spare` points at `out`'s spare capacity.
+        unsafe {
+            spare
+                .add(written - start)
+                .cast::<[u8; WORD]>()
+                .write_unaligned(lowercase_ascii_word(word).to_le_bytes());
+        }
+        written += ascii;
+        i += ascii;
+        let lead = bytes[i];
+        if lead >= 0xE0 {
+            break;
+        }
+        // A lead byte below 0xE0 in a `str` has one continuation byte after it.
+        let code = usize::from(lead & 0x1F) << 6 | usize::from(bytes[i + 1] & 0x3F);
+        let lower = two_byte[code];
+        if lower == SLOW_PATH {
+            break;
+        }
+        // SAFETY: as above; the two bytes read are two bytes written.
+        unsafe {
+            spare
+                .add(written - start)
+                .cast::<[u8; 2]>()
+                .write_unaligned(lower)
+        };
+        written += 2;
+        i += 2;
+    }
+    // SAFETY: every byte up to `written` was written above, and `written` is
+    // within the capacity reserved.
+    unsafe { out.set_len(written) };
+    i - from
 }
 
 /// Appends the ASCII bytes at the start of `bytes` to `out`, lowercased, and returns
