@@ -1,7 +1,8 @@
 //! The server: listeners, admission and shutdown around the one pipeline.
 //!
-//! Each accepted connection gets its own task once it has a slot (and, with
-//! `--max-connections-per-ip`, its address is under the cap). The adapters
+//! Each accepted connection is served once it has a slot (and, with
+//! `--max-connections-per-ip`, its address is under the cap): first right in
+//! the accept loop, and on its own task only if it must wait. The adapters
 //! (`netstring`, `http`) turn bytes into a [`Request`](crate::request::Request)
 //! and hand it to the [`pipeline`], where every limit a request meets lives:
 //! deadline, budget, chain and reply caps, the transform pool, accounting.
@@ -23,8 +24,10 @@ mod socket;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -315,17 +318,27 @@ impl Accepting {
 
     /// The next connection, non-blocking and unregistered.
     async fn accept(&self) -> std::io::Result<(std::net::TcpStream, SocketAddr)> {
+        // Counted against the task's budget: a flood of connections must
+        // not starve the others.
+        tokio::task::consume_budget().await;
+        let unregistered = |(stream, peer): (mio::net::TcpStream, SocketAddr)| {
+            use std::os::fd::{FromRawFd, IntoRawFd};
+            // SAFETY: the descriptor comes from `into_raw_fd`, and is owned once.
+            (
+                unsafe { std::net::TcpStream::from_raw_fd(stream.into_raw_fd()) },
+                peer,
+            )
+        };
+        // Under load the next connection is already there: try before asking
+        // the reactor.
+        match self.0.get_ref().accept() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            accepted => return accepted.map(unregistered),
+        }
         loop {
             let mut ready = self.0.readable().await?;
             if let Ok(accepted) = ready.try_io(|listener| listener.get_ref().accept()) {
-                return accepted.map(|(stream, peer)| {
-                    use std::os::fd::{FromRawFd, IntoRawFd};
-                    // SAFETY: the descriptor comes from `into_raw_fd`, and is owned once.
-                    (
-                        unsafe { std::net::TcpStream::from_raw_fd(stream.into_raw_fd()) },
-                        peer,
-                    )
-                });
+                return accepted.map(unregistered);
             }
         }
     }
@@ -343,7 +356,8 @@ pub(crate) struct Admission {
 /// How long, after the shutdown deadline, cut-off requests get to be counted.
 const CUT_GRACE: Duration = Duration::from_millis(200);
 
-/// Accepts connections and serves each on its own task with `handler`, once
+/// Accepts connections and serves each with `handler` (in the loop until it
+/// must wait, then on its own task), once
 /// its address is under `--max-connections-per-ip` (for netstring behind a
 /// PROXY header, the adapter checks the client the header names instead)
 /// and a slot is free. While none is, the connection idle longest is asked to
@@ -368,6 +382,12 @@ async fn accept_loop<F, Fut>(
             return std::future::pending().await;
         }
     };
+    // On one thread, a task buys a connection nothing that it does not
+    // cost: most requests arrive with their connection and need no waiting,
+    // so they are served here, and only those that must wait get a task. On
+    // several threads, every connection gets a task, so that they spread.
+    let inline =
+        tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread;
     let slots = ctx.slots(protocol);
     let per_ip = match protocol {
         Protocol::Netstring if ctx.config.proxy_protocol => None,
@@ -414,6 +434,81 @@ async fn accept_loop<F, Fut>(
         };
         // The connection's future holds its admission: no wrapper around it
         // to move a second time into the task.
-        tracker.spawn(handler(stream, peer, ctx.clone(), admission));
+        let connection = handler(stream, peer, ctx.clone(), admission);
+        if !inline {
+            tracker.spawn(connection);
+            continue;
+        }
+        // Boxed once, since a future polled may move no more.
+        let mut connection = Box::pin(connection);
+        if first_poll(connection.as_mut(), protocol, ctx).await.is_pending() {
+            tracker.spawn(connection);
+        }
+    }
+}
+
+/// Polls a new connection's future once, here in the accept loop. A task
+/// keeps a panic to its own connection; this does the same for the first
+/// poll, so that a bug met on one connection never stops the listener.
+async fn first_poll<F: Future<Output = ()>>(
+    mut connection: Pin<&mut F>,
+    protocol: Protocol,
+    ctx: &Context,
+) -> Poll<()> {
+    std::future::poll_fn(|cx| {
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| connection.as_mut().poll(cx)));
+        Poll::Ready(polled.unwrap_or_else(|_| {
+            if ctx.log.allow() {
+                tracing::error!(
+                    protocol = protocol.as_str(),
+                    "a connection panicked and was closed"
+                );
+            }
+            Poll::Ready(())
+        }))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A connection that panics while served in the accept loop is closed;
+    /// the loop goes on accepting and serving the next one.
+    #[tokio::test]
+    async fn a_panic_in_the_accept_loop_ends_only_its_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::new(crate::registry::Registry::standard(), Config::default()).unwrap();
+        let tracker = TaskTracker::new();
+        let served = Arc::new(AtomicU64::new(0));
+        let counter = served.clone();
+        let handler = move |mut stream: std::net::TcpStream, _peer, _ctx, admission: Admission| {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            async move {
+                let _admission = admission;
+                assert!(n > 0, "the first connection's handler panics");
+                stream.write_all(b"2:ok,").unwrap();
+            }
+        };
+        let ctx = server.ctx.clone();
+        let accepting = tokio::spawn(async move {
+            accept_loop(listener, Protocol::Netstring, &ctx, &tracker, handler).await;
+        });
+        let read_all = move || {
+            let mut client = std::net::TcpStream::connect(addr).unwrap();
+            client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut reply = Vec::new();
+            let _ = client.read_to_end(&mut reply);
+            reply
+        };
+        let first = tokio::task::spawn_blocking(read_all).await.unwrap();
+        let second = tokio::task::spawn_blocking(read_all).await.unwrap();
+        assert_eq!(first, b"", "the panicking connection is closed without a reply");
+        assert_eq!(second, b"2:ok,", "the next connection is still served");
+        assert!(!accepting.is_finished(), "the accept loop goes on");
+        accepting.abort();
     }
 }
