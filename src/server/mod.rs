@@ -1,8 +1,9 @@
 //! The server: listeners, admission and shutdown around the one pipeline.
 //!
 //! Each accepted connection is served once it has a slot (and, with
-//! `--max-connections-per-ip`, its address is under the cap): first right in
-//! the accept loop, and on its own task only if it must wait. The adapters
+//! `--max-connections-per-ip`, its address is under the cap), on a task of
+//! its own (on a single-threaded runtime, first right in the accept loop,
+//! and on a task only once it must wait). The adapters
 //! (`netstring`, `http`) turn bytes into a [`Request`](crate::request::Request)
 //! and hand it to the [`pipeline`], where every limit a request meets lives:
 //! deadline, budget, chain and reply caps, the transform pool, accounting.
@@ -356,11 +357,10 @@ pub(crate) struct Admission {
 /// How long, after the shutdown deadline, cut-off requests get to be counted.
 const CUT_GRACE: Duration = Duration::from_millis(200);
 
-/// Accepts connections and serves each with `handler` (in the loop until it
-/// must wait, then on its own task), once
-/// its address is under `--max-connections-per-ip` (for netstring behind a
-/// PROXY header, the adapter checks the client the header names instead)
-/// and a slot is free. While none is, the connection idle longest is asked to
+/// Accepts connections and serves each with `handler` on its own task (on
+/// one thread, in the loop until it must wait), once its address is under
+/// `--max-connections-per-ip` (for netstring behind a PROXY header, the
+/// adapter checks the client the header names instead) and a slot is free. While none is, the connection idle longest is asked to
 /// give its slot up, the one connection accepted waits (counted in
 /// `poetry_connections_waiting`), and the rest stay in the kernel's accept
 /// backlog. Never returns: the caller drops it.
