@@ -489,7 +489,7 @@ _poetry() {
             return 0
             ;;
         poetry__subcmd__test)
-            opts="-v -q -h --host --port --timeout --suite --max-length --strict --case --skip --json --junit --list --color --verbose --quiet --help"
+            opts="-v -q -h --host --port --timeout --suite --probe-limits --probe-up-to --max-length --strict --case --skip --json --junit --list --color --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -504,6 +504,10 @@ _poetry() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --probe-up-to)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

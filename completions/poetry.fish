@@ -84,7 +84,8 @@ complete -c poetry -n "__fish_poetry_using_subcommand transform" -s q -l quiet -
 complete -c poetry -n "__fish_poetry_using_subcommand transform" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -l host -d 'The server\'s host, when [HOST:]PORT names none' -r
 complete -c poetry -n "__fish_poetry_using_subcommand test" -l port -d 'The server\'s port, when [HOST:]PORT is not given' -r
-complete -c poetry -n "__fish_poetry_using_subcommand test" -l timeout -d 'Seconds each case, or the round trip, may take in all' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l timeout -d 'Seconds each case, the round trip, or each probe of --probe-limits may take in all' -r
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l probe-up-to -d 'The largest payload --probe-limits sends (accepts suffixes: 99999, 64KiB, 1MiB) [default: 16MiB]' -r
 complete -c poetry -n "__fish_poetry_using_subcommand test" -l max-length -d 'The server\'s maximum request length (its --max-length), for the cases at and over it (accepts suffixes: 99999, 64KiB, 1MiB) [default: 99999, as Twisted]' -r
 complete -c poetry -n "__fish_poetry_using_subcommand test" -l case -d 'Run only the cases whose id matches PATTERN (a glob such as \'frame.*\'); repeatable' -r
 complete -c poetry -n "__fish_poetry_using_subcommand test" -l skip -d 'Skip the cases whose id matches PATTERN (a glob); repeatable' -r
@@ -93,8 +94,9 @@ complete -c poetry -n "__fish_poetry_using_subcommand test" -l color -d 'When to
 always\t'Always colour'
 never\t'Never colour'"
 complete -c poetry -n "__fish_poetry_using_subcommand test" -l suite -d 'Run the conformance suite instead of the one round trip'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l probe-limits -d 'Measure the largest payload the server answers, by bisection, instead of the round trip (about log2 of --probe-up-to requests)'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -l strict -d 'Fail the cases where the protocol leaves a behaviour open and the server took another path (DIFFERS)'
-complete -c poetry -n "__fish_poetry_using_subcommand test" -l json -d 'Print the report as one JSON object on stdout instead of the table'
+complete -c poetry -n "__fish_poetry_using_subcommand test" -l json -d 'Print the report (or the result of --probe-limits) as one JSON object on stdout instead of the table'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -l list -d 'List the cases (id, MUST or open, rule) and exit; with --json, as JSON'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -s v -l verbose -d 'More detail on stderr: for `serve`, debug (-v) and trace (-vv) logs (RUST_LOG overrides); for `transform`, the wire (-v) and the netstrings too (-vv)'
 complete -c poetry -n "__fish_poetry_using_subcommand test" -s q -l quiet -d 'Less on stderr (-q: warnings and errors only, -qq: errors only)'

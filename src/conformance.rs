@@ -1,5 +1,6 @@
 //! Judging any server of the protocol by its bytes: the classic round trip
-//! of `poetry test`, and the conformance suite of `poetry test --suite`.
+//! of `poetry test`, the conformance suite of `poetry test --suite`, and the
+//! measure of a server's cap of `poetry test --probe-limits`.
 //!
 //! Requests are written by hand ([`wire::Wire`]), never by our codec, so a
 //! framing bug that our server shares with our codec cannot hide; replies
@@ -13,6 +14,7 @@ use tokio::time::Instant;
 
 pub mod cases;
 pub mod judge;
+pub mod probe;
 pub mod report;
 pub mod show;
 pub mod suite;

@@ -1,7 +1,8 @@
 //! Interoperability with the Twisted original, both ways, and the tutorial's
 //! netcat test: our server must satisfy the Twisted client and netcat, our
-//! client and conformance tester must work against the Twisted server, and
-//! both servers must answer the same netstring vectors with the same bytes.
+//! client and conformance tester must work against the Twisted server (the
+//! tester's probe finding its cap by itself), and both servers must answer
+//! the same netstring vectors with the same bytes.
 //!
 //! Twisted comes from `POETRY_TWISTED_PYTHON` (a Python with Twisted) or else
 //! `python3` when it can import it; netcat is Debian's `nc.traditional`. A
@@ -88,6 +89,27 @@ fn our_client_and_tester_work_against_the_twisted_server() {
         .assert()
         .success()
         .stdout("15:here is my poem,\n");
+}
+
+/// Probing finds the cap of Twisted's `NetstringReceiver` (99,999 bytes of
+/// payload by default) without being told it.
+#[test]
+fn the_probe_finds_the_cap_of_the_twisted_server() {
+    let Some(python) = common::twisted::python() else {
+        return;
+    };
+    let server = common::twisted::server(python);
+    let out = poetry()
+        .args(["test", "--probe-limits", &server.addr(), "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&out).expect("one JSON object");
+    assert_eq!(json["verdict"], "limit", "{json}");
+    assert_eq!(json["largest_answered"], 99_999, "{json}");
+    assert_eq!(json["smallest_refused"], 100_000, "{json}");
 }
 
 #[test]

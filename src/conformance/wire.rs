@@ -290,7 +290,9 @@ pub async fn send(stream: &mut TcpStream, wire: &Wire, deadline: Instant) -> Res
     for piece in &wire.pieces {
         let result = match piece {
             Piece::Bytes(bytes) => timeout_at(deadline, stream.write_all(bytes)).await,
-            Piece::Repeat { unit, count } => timeout_at(deadline, write_repeat(stream, unit, *count)).await,
+            Piece::Repeat { unit, count } => {
+                timeout_at(deadline, write_repeat(stream, unit, *count, &mut sent)).await
+            }
             Piece::Pause(pause) => {
                 if timeout_at(deadline, sleep(*pause)).await.is_err() {
                     return Err(failed(sent, "the case's deadline passed".to_owned()));
@@ -309,16 +311,16 @@ pub async fn send(stream: &mut TcpStream, wire: &Wire, deadline: Instant) -> Res
             Ok(Err(e)) => return Err(failed(sent, e.to_string())),
             Ok(Ok(())) => {}
         }
-        sent += match piece {
-            Piece::Bytes(bytes) => bytes.len(),
-            Piece::Repeat { unit, count } => unit.len() * count,
-            Piece::Pause(_) | Piece::ShutWrite => 0,
-        };
+        if let Piece::Bytes(bytes) = piece {
+            sent += bytes.len();
+        }
     }
     Ok(())
 }
 
-async fn write_repeat(stream: &mut TcpStream, unit: &[u8], count: usize) -> io::Result<()> {
+/// Writes `unit` `count` times, adding to `sent` as each chunk goes, so that
+/// a write cut off by a deadline still says how far it got.
+async fn write_repeat(stream: &mut TcpStream, unit: &[u8], count: usize, sent: &mut usize) -> io::Result<()> {
     if unit.is_empty() || count == 0 {
         return Ok(());
     }
@@ -328,6 +330,7 @@ async fn write_repeat(stream: &mut TcpStream, unit: &[u8], count: usize) -> io::
     while left > 0 {
         let n = left.min(per_chunk);
         stream.write_all(&chunk[..n * unit.len()]).await?;
+        *sent += n * unit.len();
         left -= n;
     }
     Ok(())

@@ -128,11 +128,13 @@ pub enum Command {
         poetry test 11000 --suite --max-length 1MiB      # a server started with --max-length 1MiB\n  \
         poetry test 11000 --case 'frame.*' --skip frame.one-byte-writes\n  \
         poetry test 11000 --suite --json > report.json --junit report.xml\n  \
+        poetry test 11000 --probe-limits                 # the largest payload it answers\n  \
         poetry test --list\n\n\
         Without --suite, sends exactly `27:cummingsify.HERE IS MY POEM,`, prints the raw reply on \
         stdout and a verdict on stderr; it passes only when the reply is exactly \
         `15:here is my poem,` and the server then closes the connection.\n\n\
-        With --suite (implied by --case, --skip, --strict, --json, --junit and --max-length), runs \
+        With --suite (implied by --case, --skip, --strict, --junit, --max-length, and --json \
+        without --probe-limits), runs \
         every case of the conformance suite, one after another, each on connections of its own. \
         Each case checks one rule of the protocol and has an id (`poetry test --list`): MUST rules \
         PASS or FAIL; where the protocol leaves a behaviour open (pipelined requests, half-close), \
@@ -144,9 +146,19 @@ pub enum Command {
         The tester bounds itself: every case (and the round trip) ends within --timeout, and no \
         read goes more than a few KiB past the reply it expects, so a server that hangs, drips or \
         streams forever costs a case its timeout and little memory.\n\n\
-        Exit codes: 0 every case passed (DIFFERS allowed) or the round trip did; 1 a case or the \
-        round trip failed; 2 usage (a bad flag, or a --case pattern that matches no case); \
-        3 the server could not be reached at all.")]
+        With --probe-limits, measures the largest payload the server answers instead of taking it \
+        on trust: a probe of N bytes sends `cummingsify.` and `a` bytes, N in all, as one netstring, \
+        and must get the same `a` bytes back, or be refused (a close without a byte). N is bisected \
+        between 13 bytes and --probe-up-to (16 MiB): about log2 of it probes, one after another, \
+        each within --timeout, the request streamed and the reply checked as it comes, so a 16 MiB \
+        probe costs no more memory than a small one. Stdout gets `largest payload answered: N bytes \
+        (N+1 refused)` and the number of probes, or one JSON object with --json.\n\n\
+        Exit codes: 0 every case passed (DIFFERS allowed), the round trip did, or --probe-limits \
+        found a limit (or every payload up to its bound answered); 1 a case or the round trip \
+        failed, or the server showed no limit (it refused even the smallest probe, or a probe got \
+        a wrong reply or none by the deadline: the line says at which length and what came back); \
+        2 usage (a bad flag, a --case pattern that matches no case, --probe-limits with the \
+        suite's flags); 3 the server could not be reached at all.")]
     Test(TestArgs),
 
     /// Load a server (closed loop, or open loop at a fixed rate), check every reply, and report throughput and latency.
@@ -607,13 +619,24 @@ pub struct TestArgs {
     #[arg(long, env = "POETRY_PORT", default_value_t = DEFAULT_PORT)]
     pub port: u16,
 
-    /// Seconds each case, or the round trip, may take in all.
+    /// Seconds each case, the round trip, or each probe of --probe-limits may
+    /// take in all.
     #[arg(long, default_value = "5", value_parser = parse_secs, value_name = "SECS")]
     pub timeout: Duration,
 
     /// Run the conformance suite instead of the one round trip.
     #[arg(long)]
     pub suite: bool,
+
+    /// Measure the largest payload the server answers, by bisection, instead
+    /// of the round trip (about log2 of --probe-up-to requests).
+    #[arg(long, conflicts_with_all = ["suite", "max_length", "strict", "cases", "skips", "junit", "list"])]
+    pub probe_limits: bool,
+
+    /// The largest payload --probe-limits sends (accepts suffixes: 99999,
+    /// 64KiB, 1MiB) [default: 16MiB].
+    #[arg(long, requires = "probe_limits", value_parser = parse_probe_up_to, value_name = "BYTES")]
+    pub probe_up_to: Option<usize>,
 
     /// The server's maximum request length (its --max-length), for the cases
     /// at and over it (accepts suffixes: 99999, 64KiB, 1MiB) [default: 99999, as Twisted].
@@ -634,7 +657,8 @@ pub struct TestArgs {
     #[arg(long = "skip", value_name = "PATTERN")]
     pub skips: Vec<String>,
 
-    /// Print the report as one JSON object on stdout instead of the table.
+    /// Print the report (or the result of --probe-limits) as one JSON object
+    /// on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
 
@@ -653,6 +677,18 @@ pub fn parse_max_length(text: &str) -> Result<usize, String> {
     match parse_bytes(text)? {
         bytes if bytes < min => Err(format!(
             "the suite needs a maximum length of at least {min} bytes"
+        )),
+        bytes => Ok(bytes),
+    }
+}
+
+/// Parses the bound of `--probe-limits`: the syntax of `--max-length`, and
+/// room for at least the smallest probe.
+pub fn parse_probe_up_to(text: &str) -> Result<usize, String> {
+    let min = poetry::conformance::probe::SMALLEST;
+    match parse_bytes(text)? {
+        bytes if bytes < min => Err(format!(
+            "the smallest probe is {min} bytes (`cummingsify.` and one letter)"
         )),
         bytes => Ok(bytes),
     }

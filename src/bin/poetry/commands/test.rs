@@ -10,6 +10,7 @@ use crate::exit::Exit;
 use poetry::client;
 use poetry::codec::TWISTED_MAX_LENGTH;
 use poetry::conformance::cases::Target;
+use poetry::conformance::probe;
 use poetry::conformance::suite::{self, Report, Selection};
 use poetry::conformance::{self, report};
 
@@ -25,6 +26,9 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     }
     let addr = address(&args);
     let runtime = super::client_runtime()?;
+    if args.probe_limits {
+        return probe_limits(&runtime, &args, &addr);
+    }
     let runs_suite = args.suite
         || args.strict
         || args.json
@@ -113,6 +117,28 @@ fn run_suite(runtime: &tokio::runtime::Runtime, args: &TestArgs, addr: String) -
     };
     write_stdout(out.as_bytes())?;
     Ok(if report.passed() { Exit::Ok } else { Exit::Failure }.into())
+}
+
+/// Bisects the server's largest answered payload, one probe after another,
+/// then writes the result.
+fn probe_limits(runtime: &tokio::runtime::Runtime, args: &TestArgs, addr: &str) -> anyhow::Result<ExitCode> {
+    let up_to = args.probe_up_to.unwrap_or(probe::DEFAULT_UP_TO);
+    let bar = progress_bar(probe::max_probes(up_to) as u64)?;
+    let measured = runtime.block_on(probe::probe_limits(addr, up_to, args.timeout, |len| {
+        bar.set_message(format!("{len} bytes"));
+        bar.inc(1);
+    }));
+    bar.finish_and_clear();
+    let limits = match measured {
+        Ok(limits) => limits,
+        Err(err) => {
+            eprintln!("{} {err}; nothing was probed", "error:".red().bold());
+            return Ok(Exit::Connect.into());
+        }
+    };
+    let out = if args.json { limits.json() } else { limits.line() };
+    write_stdout(format!("{out}\n").as_bytes())?;
+    Ok(if limits.found() { Exit::Ok } else { Exit::Failure }.into())
 }
 
 /// A bar on stderr when it is a terminal; nothing otherwise.
