@@ -317,29 +317,21 @@ impl Accepting {
             .map_err(std::io::Error::from)
     }
 
-    /// The next connection, non-blocking and unregistered.
+    /// The next connection, non-blocking and unregistered. Each wait for
+    /// readiness counts against the task's budget, so that a flood of
+    /// connections served in the loop still lets other tasks run.
     async fn accept(&self) -> std::io::Result<(std::net::TcpStream, SocketAddr)> {
-        // Counted against the task's budget: a flood of connections must
-        // not starve the others.
-        tokio::task::consume_budget().await;
-        let unregistered = |(stream, peer): (mio::net::TcpStream, SocketAddr)| {
-            use std::os::fd::{FromRawFd, IntoRawFd};
-            // SAFETY: the descriptor comes from `into_raw_fd`, and is owned once.
-            (
-                unsafe { std::net::TcpStream::from_raw_fd(stream.into_raw_fd()) },
-                peer,
-            )
-        };
-        // Under load the next connection is already there: try before asking
-        // the reactor.
-        match self.0.get_ref().accept() {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            accepted => return accepted.map(unregistered),
-        }
         loop {
             let mut ready = self.0.readable().await?;
             if let Ok(accepted) = ready.try_io(|listener| listener.get_ref().accept()) {
-                return accepted.map(unregistered);
+                return accepted.map(|(stream, peer)| {
+                    use std::os::fd::{FromRawFd, IntoRawFd};
+                    // SAFETY: the descriptor comes from `into_raw_fd`, and is owned once.
+                    (
+                        unsafe { std::net::TcpStream::from_raw_fd(stream.into_raw_fd()) },
+                        peer,
+                    )
+                });
             }
         }
     }
@@ -360,8 +352,9 @@ const CUT_GRACE: Duration = Duration::from_millis(200);
 /// Accepts connections and serves each with `handler` on its own task (on
 /// one thread, in the loop until it must wait), once its address is under
 /// `--max-connections-per-ip` (for netstring behind a PROXY header, the
-/// adapter checks the client the header names instead) and a slot is free. While none is, the connection idle longest is asked to
-/// give its slot up, the one connection accepted waits (counted in
+/// adapter checks the client the header names instead) and a slot is free.
+/// While none is, the connection idle longest is asked to give its slot up,
+/// the one connection accepted waits (counted in
 /// `poetry_connections_waiting`), and the rest stay in the kernel's accept
 /// backlog. Never returns: the caller drops it.
 async fn accept_loop<F, Fut>(
