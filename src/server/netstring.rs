@@ -249,16 +249,8 @@ async fn read_proxy_header(
         }
         let stream = registered(socket, WHAT)?;
         readable_by(stream, set(timer.as_mut(), until), exchange, WHAT).await?;
-        match read_some(stream, buf, proxy::MAX_HEADER - buf.len()) {
-            Ok(0) => {
-                return Err(Failure::Gone {
-                    what: WHAT,
-                    source: io::ErrorKind::UnexpectedEof.into(),
-                })
-            }
-            Ok(n) => exchange.received(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(source) => return Err(Failure::Gone { what: WHAT, source }),
+        if !read_counted(stream, buf, proxy::MAX_HEADER - buf.len(), exchange, WHAT)? {
+            return Err(ended(WHAT));
         }
     };
     let sender = exchange.peer.ip();
@@ -312,19 +304,11 @@ async fn read_frame(
         // Nothing queued yet readable: the end of the stream, or a byte
         // that arrived since (one uncovered byte at most).
         let room = arrived.max(1);
-        match read_some(stream, buf, room) {
-            Ok(0) => match codec.decode_eof(buf)? {
-                Some(frame) => return Ok((frame, false)),
-                None => {
-                    return Err(Failure::Gone {
-                        what: WHAT,
-                        source: io::ErrorKind::UnexpectedEof.into(),
-                    })
-                }
-            },
-            Ok(n) => exchange.received(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(source) => return Err(Failure::Gone { what: WHAT, source }),
+        if !read_counted(stream, buf, room, exchange, WHAT)? {
+            return codec
+                .decode_eof(buf)?
+                .map(|frame| (frame, false))
+                .ok_or_else(|| ended(WHAT));
         }
     }
 }
@@ -414,6 +398,35 @@ fn queued(stream: &TcpStream) -> Option<usize> {
 #[cfg(not(unix))]
 fn queued(_stream: &TcpStream) -> Option<usize> {
     None
+}
+
+/// Reads what has arrived, at most `room` bytes, into `buf` and counts it;
+/// `false` at the end of the stream. Nothing yet is not an error: readiness
+/// may be spurious.
+fn read_counted(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    room: usize,
+    exchange: &mut Exchange<'_>,
+    what: &'static str,
+) -> Result<bool, Failure> {
+    match read_some(stream, buf, room) {
+        Ok(0) => Ok(false),
+        Ok(n) => {
+            exchange.received(n);
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
+        Err(source) => Err(Failure::Gone { what, source }),
+    }
+}
+
+/// The client closed while `what` was still under way.
+fn ended(what: &'static str) -> Failure {
+    Failure::Gone {
+        what,
+        source: io::ErrorKind::UnexpectedEof.into(),
+    }
 }
 
 /// Reads what the socket holds now, at most `room` bytes, without blocking.
