@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod process;
 mod term;
 
 fn main() -> std::process::ExitCode {

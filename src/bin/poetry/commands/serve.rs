@@ -6,6 +6,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 use crate::exit::{fail, Exit};
+use crate::process::{ensure_file_limit, Signals};
 use poetry::client::host_port;
 use poetry::registry::Registry;
 use poetry::server::{Config, Listeners, Server};
@@ -221,64 +222,4 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
         let _ = second.await;
         tracing::info!("shutdown signal received; no new connections, finishing requests in flight");
     })
-}
-
-/// SIGINT and SIGTERM, registered once.
-#[cfg(unix)]
-struct Signals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-#[cfg(unix)]
-impl Signals {
-    fn new() -> anyhow::Result<Self> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok(Self {
-            interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
-            terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
-        })
-    }
-
-    /// Completes on the next SIGINT or SIGTERM.
-    async fn next(&mut self) {
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
-    }
-}
-
-/// Ctrl-C, where there are no Unix signals.
-#[cfg(not(unix))]
-struct Signals;
-
-#[cfg(not(unix))]
-impl Signals {
-    fn new() -> anyhow::Result<Self> {
-        Ok(Self)
-    }
-
-    async fn next(&mut self) {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// File descriptors the server needs besides one per connection: listeners,
-/// epoll, stdio, the odd log file.
-const SPARE_FDS: u64 = 64;
-
-/// Raises the soft open-files limit toward the hard one, as nginx and Go do,
-/// and refuses to start when `max_connections` cannot fit under it: running
-/// out of descriptors mid-flight would fail clients at random instead.
-fn ensure_file_limit(max_connections: usize) -> anyhow::Result<()> {
-    let need = max_connections as u64 + SPARE_FDS;
-    let limit =
-        rlimit::increase_nofile_limit(need.max(65_536)).context("cannot read the open-files limit")?;
-    anyhow::ensure!(
-        limit >= need,
-        "--max-connections {max_connections} needs about {need} open files, but the limit is {limit} \
-         (raise it with `ulimit -n` or LimitNOFILE=, or lower --max-connections)"
-    );
-    Ok(())
 }
